@@ -1,0 +1,261 @@
+/**
+ * The inspected endpoints as data, and helpers that read and edit a request body that already
+ * passed its schema. The helpers stay defensive anyway (a relaxed profile lets unknown fields
+ * through, and a wrong shape must never crash the gateway), so they check types as they go.
+ */
+import type { SchemaName } from './schemas.js';
+
+/** The action name of an inspected endpoint, as policies and audit events spell it. */
+export type EndpointAction =
+  | 'chat.complete'
+  | 'fim.complete'
+  | 'agents.complete'
+  | 'embeddings.create'
+  | 'moderations.create'
+  | 'chat.moderations.create'
+  | 'classifications.create'
+  | 'chat.classifications.create'
+  | 'ocr.process';
+
+/** One inspected endpoint: its path, action, request schema and what its body may carry. */
+export interface EndpointSpec {
+  path: string;
+  action: EndpointAction;
+  schemaName: SchemaName;
+  /** The body may ask for an SSE answer with `"stream": true`. */
+  streamable: boolean;
+  /** The body takes `max_tokens`, so a policy cap applies to it. */
+  hasMaxTokens: boolean;
+}
+
+/**
+ * Every inspected endpoint, all `POST`. Agents completions are streamable although the spec lists
+ * no SSE answer for them: the body has the flag and the official SDK streams them.
+ */
+export const ENDPOINTS: readonly EndpointSpec[] = Object.freeze([
+  spec('/v1/chat/completions', 'chat.complete', 'ChatCompletionRequest', true),
+  spec('/v1/fim/completions', 'fim.complete', 'FIMCompletionRequest', true),
+  spec('/v1/agents/completions', 'agents.complete', 'AgentsCompletionRequest', true),
+  spec('/v1/embeddings', 'embeddings.create', 'EmbeddingRequest', false),
+  spec('/v1/moderations', 'moderations.create', 'ClassificationRequest', false),
+  spec('/v1/chat/moderations', 'chat.moderations.create', 'ChatModerationRequest', false),
+  spec('/v1/classifications', 'classifications.create', 'ClassificationRequest', false),
+  spec(
+    '/v1/chat/classifications',
+    'chat.classifications.create',
+    'ChatClassificationRequest',
+    false,
+  ),
+  spec('/v1/ocr', 'ocr.process', 'OCRRequest', false),
+]);
+
+function spec(
+  path: string,
+  action: EndpointAction,
+  schemaName: SchemaName,
+  completion: boolean,
+): EndpointSpec {
+  return Object.freeze({
+    path,
+    action,
+    schemaName,
+    streamable: completion,
+    hasMaxTokens: completion,
+  });
+}
+
+/** A parsed JSON request body. */
+export type Body = Record<string, unknown>;
+
+/** One user-supplied text of a request, readable and replaceable in place. */
+export interface TextField {
+  /** Where the text sits, written like `messages[2].content`. */
+  path: string;
+  get(): string;
+  set(value: string): void;
+}
+
+/** The model a request names; undefined for agents completions, which name an agent instead. */
+export function modelOf(body: Body): string | undefined {
+  return typeof body.model === 'string' ? body.model : undefined;
+}
+
+/** The requested `max_tokens`: a number, null when sent as null, undefined when absent. */
+export function maxTokensOf(body: Body): number | null | undefined {
+  const value = body.max_tokens;
+  if (value === null) return null;
+  return typeof value === 'number' ? value : undefined;
+}
+
+/** Sets `max_tokens` in place. */
+export function setMaxTokens(body: Body, n: number): void {
+  body.max_tokens = n;
+}
+
+/** True when the body asks for a streamed (SSE) answer. */
+export function isStream(body: Body): boolean {
+  return body.stream === true;
+}
+
+/**
+ * The number of messages a request carries, across every conversation of a batched chat
+ * moderation or classification; 0 for endpoints without messages.
+ */
+export function countMessages(body: Body): number {
+  return conversationsOf(body).reduce((sum, c) => sum + c.messages.length, 0);
+}
+
+/**
+ * Every user-supplied text of a request: message contents (strings, text chunks and thinking
+ * text), tool call arguments, the FIM prompt and suffix, predicted output, text inputs of
+ * embeddings and classifiers, and the OCR annotation prompt. Images, audio, documents sent by
+ * URL or file id and free-form objects such as tool schemas are not texts.
+ */
+export function textFields(endpoint: EndpointSpec, body: Body): TextField[] {
+  const out: TextField[] = [];
+  for (const { path, messages } of conversationsOf(body)) {
+    messages.forEach((message, i) => {
+      messageTexts(message, `${path}[${i}]`, out);
+    });
+  }
+  switch (endpoint.schemaName) {
+    case 'FIMCompletionRequest':
+      pushString(body, 'prompt', 'prompt', out);
+      pushString(body, 'suffix', 'suffix', out);
+      break;
+    case 'ChatCompletionRequest':
+    case 'AgentsCompletionRequest':
+      if (isObject(body.prediction)) {
+        pushString(body.prediction, 'content', 'prediction.content', out);
+      }
+      break;
+    case 'EmbeddingRequest':
+    case 'ClassificationRequest':
+      if (Array.isArray(body.input)) stringItems(body.input, 'input', out);
+      else pushString(body, 'input', 'input', out);
+      break;
+    case 'OCRRequest':
+      pushString(body, 'document_annotation_prompt', 'document_annotation_prompt', out);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+/** The total length of every text field, the base of a prompt token estimate. */
+export function estimatePromptChars(endpoint: EndpointSpec, body: Body): number {
+  let total = 0;
+  for (const field of textFields(endpoint, body)) total += field.get().length;
+  return total;
+}
+
+interface Conversation {
+  path: string;
+  messages: unknown[];
+}
+
+/** The message lists of a body, wherever its endpoint keeps them. */
+function conversationsOf(body: Body): Conversation[] {
+  if (Array.isArray(body.messages)) return [{ path: 'messages', messages: body.messages }];
+  const input = body.input;
+  if (isObject(input) && Array.isArray(input.messages)) {
+    return [{ path: 'input.messages', messages: input.messages }];
+  }
+  if (!Array.isArray(input) || input.length === 0) return [];
+  // Chat moderations take one conversation or a list of them; chat classifications take one
+  // `{messages}` or a list of them. Plain classifiers take strings, which match none of these.
+  if (input.every(Array.isArray)) {
+    return input.map((messages, i) => ({ path: `input[${i}]`, messages: messages as unknown[] }));
+  }
+  if (input.every((item) => isObject(item) && Array.isArray(item.messages))) {
+    return input.map((item, i) => ({
+      path: `input[${i}].messages`,
+      messages: (item as { messages: unknown[] }).messages,
+    }));
+  }
+  if (input.every((item) => isObject(item) && 'role' in item))
+    return [{ path: 'input', messages: input }];
+  return [];
+}
+
+function messageTexts(message: unknown, path: string, out: TextField[]): void {
+  if (!isObject(message)) return;
+  if (Array.isArray(message.content)) chunkTexts(message.content, `${path}.content`, out);
+  else pushString(message, 'content', `${path}.content`, out);
+  if (!Array.isArray(message.tool_calls)) return;
+  message.tool_calls.forEach((call, i) => {
+    if (isObject(call) && isObject(call.function)) {
+      pushArguments(call.function, `${path}.tool_calls[${i}].function.arguments`, out);
+    }
+  });
+}
+
+function chunkTexts(chunks: unknown[], path: string, out: TextField[]): void {
+  chunks.forEach((chunk, i) => {
+    if (!isObject(chunk)) return;
+    const at = `${path}[${i}]`;
+    if (chunk.type === 'thinking' && Array.isArray(chunk.thinking)) {
+      chunkTexts(chunk.thinking, `${at}.thinking`, out);
+    } else if (chunk.type === 'text' || chunk.type === undefined) {
+      pushString(chunk, 'text', `${at}.text`, out);
+    }
+  });
+}
+
+/**
+ * Tool call arguments are a JSON string or an object. An object is read as its JSON text; a
+ * replacement that is still a JSON object is stored as an object again, anything else (a text a
+ * redactor made invalid JSON) as a string, which the API also accepts.
+ */
+function pushArguments(fn: Record<string, unknown>, path: string, out: TextField[]): void {
+  if (typeof fn.arguments === 'string') {
+    pushString(fn, 'arguments', path, out);
+    return;
+  }
+  if (!isObject(fn.arguments)) return;
+  out.push({
+    path,
+    get: () => (typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments)),
+    set: (value) => {
+      fn.arguments = parseObject(value) ?? value;
+    },
+  });
+}
+
+function pushString(owner: Record<string, unknown>, key: string, path: string, out: TextField[]) {
+  if (typeof owner[key] !== 'string') return;
+  out.push({
+    path,
+    get: () => owner[key] as string,
+    set: (value) => {
+      owner[key] = value;
+    },
+  });
+}
+
+function stringItems(items: unknown[], path: string, out: TextField[]): void {
+  items.forEach((item, i) => {
+    if (typeof item !== 'string') return;
+    out.push({
+      path: `${path}[${i}]`,
+      get: () => items[i] as string,
+      set: (value) => {
+        items[i] = value;
+      },
+    });
+  });
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
