@@ -1,0 +1,254 @@
+import { join } from 'node:path';
+import {
+  type Migration,
+  migrate,
+  openSqlite,
+  SQLITE_FILE,
+  type SqliteDatabase,
+} from '../store/sqlite.js';
+import { generateVirtualKey, hashVirtualKey, randomBase62 } from './format.js';
+import type {
+  ChangeFeed,
+  CreateKeyInput,
+  KeyLimits,
+  KeyPatch,
+  KeyStore,
+  VirtualKeyRecord,
+} from './types.js';
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE virtual_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        models TEXT,
+        max_tokens INTEGER,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        rotated_at TEXT,
+        replaced_by TEXT,
+        grace_until TEXT,
+        limits TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}'
+      ) STRICT;
+      CREATE UNIQUE INDEX virtual_keys_hash ON virtual_keys (hash);
+      CREATE TABLE virtual_keys_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO virtual_keys_version (id, version) VALUES (1, 0);
+      CREATE TRIGGER virtual_keys_inserted AFTER INSERT ON virtual_keys
+        BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
+      CREATE TRIGGER virtual_keys_updated AFTER UPDATE ON virtual_keys
+        BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
+      CREATE TRIGGER virtual_keys_deleted AFTER DELETE ON virtual_keys
+        BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
+    `,
+  },
+];
+
+interface Row {
+  id: string;
+  name: string;
+  hash: string;
+  environment: string;
+  models: string | null;
+  max_tokens: number | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  rotated_at: string | null;
+  replaced_by: string | null;
+  grace_until: string | null;
+  limits: string | null;
+  metadata: string;
+}
+
+const COLUMNS: Record<keyof KeyPatch, keyof Row> = {
+  name: 'name',
+  models: 'models',
+  maxTokens: 'max_tokens',
+  expiresAt: 'expires_at',
+  revokedAt: 'revoked_at',
+  rotatedAt: 'rotated_at',
+  replacedBy: 'replaced_by',
+  graceUntil: 'grace_until',
+  limits: 'limits',
+  metadata: 'metadata',
+};
+
+function fromRow(row: Row): VirtualKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    hash: row.hash,
+    environment: row.environment,
+    models: row.models === null ? null : (JSON.parse(row.models) as string[]),
+    maxTokens: row.max_tokens,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    rotatedAt: row.rotated_at,
+    replacedBy: row.replaced_by,
+    graceUntil: row.grace_until,
+    limits: row.limits === null ? null : (JSON.parse(row.limits) as KeyLimits),
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+  };
+}
+
+function toColumn(field: keyof KeyPatch, value: unknown): unknown {
+  if (field === 'models' || field === 'limits') return value == null ? null : JSON.stringify(value);
+  if (field === 'metadata') return JSON.stringify(value ?? {});
+  return value ?? null;
+}
+
+/** A new public key id: `key_` and 16 base62 characters (95 random bits). */
+export function newKeyId(): string {
+  return `key_${randomBase62(16)}`;
+}
+
+/**
+ * The key store on the embedded SQLite database. better-sqlite3 is synchronous, so each method
+ * does its work at once and returns a settled promise.
+ */
+export class SqliteKeyStore implements KeyStore {
+  readonly #db: SqliteDatabase;
+  readonly #ownsDb: boolean;
+  readonly #byHash;
+  readonly #byId;
+  readonly #dataVersion;
+  readonly #keysVersion;
+  // Commits on this connection leave its own data_version alone, so they are counted here.
+  #writes = 0;
+
+  /** Wraps an open database; with `ownsDb`, `close()` closes it too. */
+  constructor(db: SqliteDatabase, options: { ownsDb?: boolean } = {}) {
+    this.#db = db;
+    this.#ownsDb = options.ownsDb ?? false;
+    migrate(db, 'keys', MIGRATIONS);
+    this.#byHash = db.prepare<[string], Row>('SELECT * FROM virtual_keys WHERE hash = ?');
+    this.#byId = db.prepare<[string], Row>('SELECT * FROM virtual_keys WHERE id = ?');
+    this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.#keysVersion = db
+      .prepare<[], number>('SELECT version FROM virtual_keys_version WHERE id = 1')
+      .pluck();
+  }
+
+  async create(input: CreateKeyInput): Promise<{ record: VirtualKeyRecord; key: string }> {
+    const key = generateVirtualKey();
+    const record: VirtualKeyRecord = {
+      id: newKeyId(),
+      name: input.name,
+      hash: hashVirtualKey(key),
+      environment: input.environment,
+      models: input.models ?? null,
+      maxTokens: input.maxTokens ?? null,
+      createdAt: (input.now ?? new Date()).toISOString(),
+      expiresAt: input.expiresAt ?? null,
+      revokedAt: null,
+      rotatedAt: null,
+      replacedBy: null,
+      graceUntil: null,
+      limits: input.limits ?? null,
+      metadata: input.metadata ?? {},
+    };
+    this.#db
+      .prepare(
+        `INSERT INTO virtual_keys (id, name, hash, environment, models, max_tokens, created_at,
+          expires_at, limits, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        record.id,
+        record.name,
+        record.hash,
+        record.environment,
+        toColumn('models', record.models),
+        record.maxTokens,
+        record.createdAt,
+        record.expiresAt,
+        toColumn('limits', record.limits),
+        toColumn('metadata', record.metadata),
+      );
+    this.#writes++;
+    return { record, key };
+  }
+
+  async findByHash(hash: string): Promise<VirtualKeyRecord | null> {
+    const row = this.#byHash.get(hash);
+    return row ? fromRow(row) : null;
+  }
+
+  async get(id: string): Promise<VirtualKeyRecord | null> {
+    const row = this.#byId.get(id);
+    return row ? fromRow(row) : null;
+  }
+
+  async list(options: { includeRevoked?: boolean } = {}): Promise<VirtualKeyRecord[]> {
+    const where = options.includeRevoked ? '' : 'WHERE revoked_at IS NULL';
+    const rows = this.#db
+      .prepare<[], Row>(`SELECT * FROM virtual_keys ${where} ORDER BY created_at, id`)
+      .all();
+    return rows.map(fromRow);
+  }
+
+  async revoke(id: string, now: Date = new Date()): Promise<VirtualKeyRecord | null> {
+    this.#db
+      .prepare('UPDATE virtual_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+      .run(now.toISOString(), id);
+    this.#writes++;
+    return this.get(id);
+  }
+
+  async update(id: string, patch: KeyPatch): Promise<VirtualKeyRecord | null> {
+    const fields = (Object.keys(patch) as (keyof KeyPatch)[]).filter((f) => f in COLUMNS);
+    if (fields.length > 0) {
+      // Column names come from the fixed COLUMNS table, never from the caller.
+      const sets = fields.map((f) => `${COLUMNS[f]} = ?`).join(', ');
+      const values = fields.map((f) => toColumn(f, patch[f]));
+      this.#db.prepare(`UPDATE virtual_keys SET ${sets} WHERE id = ?`).run(...values, id);
+      this.#writes++;
+    }
+    return this.get(id);
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDb && this.#db.open) this.#db.close();
+  }
+
+  /**
+   * A ChangeFeed for the authenticator's cache: true when the keys table changed since the
+   * previous call, through any connection, in this process or another.
+   *
+   * `PRAGMA data_version` moves when another connection commits and costs about 2 µs to read
+   * (Node 20), cheap enough per request. But the file is shared with other stores (the audit
+   * trail commits on every request), so a move only prompts a read of `virtual_keys_version`,
+   * which triggers bump on any change to the keys: unrelated commits keep the cache.
+   * Writes to the keys through this store's own connection must go through this store.
+   */
+  changes(): ChangeFeed {
+    let seenData = this.#dataVersion.get();
+    let seenWrites = this.#writes;
+    let seenKeys = this.#keysVersion.get();
+    return () => {
+      const data = this.#dataVersion.get();
+      const writes = this.#writes;
+      if (data === seenData && writes === seenWrites) return false;
+      seenData = data;
+      seenWrites = writes;
+      const keys = this.#keysVersion.get();
+      if (keys === seenKeys) return false;
+      seenKeys = keys;
+      return true;
+    };
+  }
+}
+
+/** Opens the key store in the shared database file under `dataDir`. */
+export function openSqliteKeyStore(dataDir: string): SqliteKeyStore {
+  return new SqliteKeyStore(openSqlite(join(dataDir, SQLITE_FILE)), { ownsDb: true });
+}
