@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The compiled CLI; `npm test` builds it before running the suite. */
 export const CLI = `${ROOT}dist/cli/main.js`;
+/** The tsx loader as a URL, so `--import` works from any working directory. */
+export const TSX = import.meta.resolve('tsx');
 
 /** A child process whose output is kept for later assertions (canary checks read it). */
 export interface Child {

@@ -1,0 +1,64 @@
+import type { FastifyRequest } from 'fastify';
+import type { EffectivePolicy } from '../policy/policy.js';
+
+/** What the gateway learns about one request as it moves through the stages. */
+export interface RequestContext {
+  requestId: string;
+  startedAt: number;
+  method: string;
+  path: string;
+  clientIp: string;
+  userAgent: string | null;
+  action: string;
+  keyId: string | null;
+  keyName: string | null;
+  environment: string | null;
+  policy: EffectivePolicy | null;
+  model: string | null;
+  stream: boolean;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+  status: number;
+  errorCode: string | null;
+  upstreamStatus: number | null;
+}
+
+/** Starts the context of a request as it arrives. */
+export function newContext(request: FastifyRequest, requestId: string): RequestContext {
+  const ua = request.headers['user-agent'];
+  const path = request.url.split('?', 1)[0] ?? '/';
+  return {
+    requestId,
+    startedAt: performance.now(),
+    method: request.method,
+    path: path.length > 512 ? path.slice(0, 512) : path,
+    clientIp: request.socket.remoteAddress ?? 'unknown',
+    userAgent: typeof ua === 'string' ? ua : null,
+    action: 'unknown',
+    keyId: null,
+    keyName: null,
+    environment: null,
+    policy: null,
+    model: null,
+    stream: false,
+    promptTokens: null,
+    completionTokens: null,
+    totalTokens: null,
+    status: 0,
+    errorCode: null,
+    upstreamStatus: null,
+  };
+}
+
+/** Copies token usage from an upstream `usage` object, read leniently. */
+export function applyUsage(ctx: RequestContext, usage: unknown): void {
+  if (typeof usage !== 'object' || usage === null) return;
+  const u = usage as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  ctx.promptTokens = num(u.prompt_tokens) ?? ctx.promptTokens;
+  ctx.completionTokens = num(u.completion_tokens) ?? ctx.completionTokens;
+  ctx.totalTokens =
+    num(u.total_tokens) ??
+    (ctx.promptTokens !== null ? ctx.promptTokens + (ctx.completionTokens ?? 0) : null);
+}

@@ -1,0 +1,57 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Client headers that may reach the upstream. Everything else (cookies, forwarding and identity
+ * headers, the client's own authorization) is dropped: an allow-list, so a header added by some
+ * client tomorrow does not leak by default.
+ */
+const FORWARDED_REQUEST_HEADERS = ['accept', 'accept-language', 'user-agent'] as const;
+
+/** Upstream headers the client may see; hop-by-hop, cookies and infrastructure ids are dropped. */
+const RELAYED_RESPONSE_HEADERS = new Set([
+  'content-type',
+  'retry-after',
+  'x-ratelimit-limit-req-minute',
+  'x-ratelimit-remaining-req-minute',
+  'x-ratelimit-limit-tokens-minute',
+  'x-ratelimit-remaining-tokens-minute',
+  'x-ratelimit-limit-tokens-month',
+  'x-ratelimit-remaining-tokens-month',
+  'x-ratelimit-tokens-query-cost',
+]);
+
+/** Builds the headers sent upstream: allow-listed client headers plus the real key. */
+export function upstreamHeaders(
+  client: IncomingHttpHeaders,
+  upstreamKey: string,
+  requestId: string,
+  contentType?: string,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = client[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  headers.authorization = `Bearer ${upstreamKey}`;
+  headers['x-request-id'] = requestId;
+  if (contentType) headers['content-type'] = contentType;
+  return headers;
+}
+
+/** Picks the upstream response headers the client may see. */
+export function relayedHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (typeof value === 'string' && RELAYED_RESPONSE_HEADERS.has(name)) headers[name] = value;
+  }
+  return headers;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Keeps a caller's `x-request-id` when it is a plain token, so logs can be joined up. */
+export function acceptRequestId(value: string | string[] | undefined): string | null {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : null;
+}

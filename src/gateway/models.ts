@@ -1,0 +1,57 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GuardError } from '../errors.js';
+import { modelAllowed } from '../policy/policy.js';
+import { upstreamHeaders } from './headers.js';
+import { readUpstreamJson } from './relay.js';
+import type { GatewayDeps } from './types.js';
+import type { Upstream } from './upstream.js';
+
+type Finish = (status: number, body: unknown, headers?: Record<string, string>) => Promise<unknown>;
+
+interface ModelCard {
+  id?: unknown;
+  aliases?: unknown;
+}
+
+const MODEL_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/**
+ * GET /v1/models and /v1/models/{id}, answered from the upstream and filtered to the models
+ * the key may use: a card passes when its id or one of its aliases is allowed.
+ */
+export async function handleModels(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: GatewayDeps & { upstream: Upstream },
+  finish: Finish,
+): Promise<unknown> {
+  const ctx = request.ctx;
+  const policy = ctx.policy!;
+  const id = ctx.path.length > '/v1/models/'.length ? ctx.path.slice('/v1/models/'.length) : null;
+  ctx.action = id ? 'models.retrieve' : 'models.list';
+  if (id !== null) {
+    if (!MODEL_ID.test(id)) throw new GuardError('not_found', { message: 'No such model.' });
+    ctx.model = id;
+    if (!modelAllowed(policy, id)) throw new GuardError('model_not_allowed', { param: 'model_id' });
+  }
+  const upstreamKey = deps.config.upstreamKeys[ctx.environment!];
+  if (!upstreamKey) throw new GuardError('upstream_auth_failed');
+  const res = await deps.upstream.request({
+    method: 'GET',
+    path: id ? `/v1/models/${encodeURIComponent(id)}` : '/v1/models',
+    headers: upstreamHeaders(request.headers, upstreamKey.reveal(), ctx.requestId),
+  });
+  const answer = await readUpstreamJson(res, ctx);
+  if (answer.status !== 200 || id !== null)
+    return finish(answer.status, answer.json, answer.headers);
+
+  const list = answer.json as { data?: unknown };
+  if (!Array.isArray(list?.data)) {
+    throw new GuardError('upstream_error', { cause: new Error('model list without data') });
+  }
+  const allowed = list.data.filter((card: ModelCard) => {
+    const names = [card.id, ...(Array.isArray(card.aliases) ? card.aliases : [])];
+    return names.some((n) => typeof n === 'string' && modelAllowed(policy, n));
+  });
+  return finish(200, { ...list, data: allowed }, answer.headers);
+}

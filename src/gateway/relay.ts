@@ -1,0 +1,165 @@
+import type { ServerResponse } from 'node:http';
+import { GuardError } from '../errors.js';
+import { createSseParser, formatSseEvent } from '../mistral/sse.js';
+import { applyUsage, type RequestContext } from './context.js';
+import { relayedHeaders } from './headers.js';
+import { type UpstreamResponse, upstreamFailure } from './upstream.js';
+
+/** The most a buffered (non-streamed) upstream answer may weigh. */
+const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
+
+/** An upstream answer read whole, ready to be sent on. */
+export interface BufferedAnswer {
+  status: number;
+  headers: Record<string, string>;
+  json: unknown;
+}
+
+async function readAll(res: UpstreamResponse): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_UPSTREAM_BODY) {
+      res.body.destroy();
+      throw new GuardError('upstream_error', { cause: new Error('upstream body too large') });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Reads a non-streamed upstream answer and decides what the client sees. 2xx and 4xx keep their
+ * meaning; a 401 means the gateway's own key failed; 5xx, redirects and unparsable bodies become
+ * a generic 502 or 504 so nothing of the upstream's internals reaches the caller.
+ */
+export async function readUpstreamJson(
+  res: UpstreamResponse,
+  ctx: RequestContext,
+): Promise<BufferedAnswer> {
+  ctx.upstreamStatus = res.statusCode;
+  let raw: Buffer;
+  try {
+    raw = await readAll(res);
+  } catch (error) {
+    throw upstreamFailure(error);
+  }
+  const headers = relayedHeaders(res.headers);
+  const status = res.statusCode;
+  if (status === 401) {
+    throw new GuardError('upstream_auth_failed', { cause: new Error('upstream answered 401') });
+  }
+  if (status >= 500 || status < 200 || (status >= 300 && status < 400)) {
+    const code = status === 504 ? 'upstream_timeout' : 'upstream_error';
+    throw new GuardError(code, { cause: new Error(`upstream answered ${status}`) });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (cause) {
+    if (status < 300) throw new GuardError('upstream_error', { cause });
+    json = {
+      object: 'error',
+      message: 'The upstream API refused the request.',
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    };
+  }
+  if (status < 300) applyUsage(ctx, (json as { usage?: unknown })?.usage);
+  return { status, headers, json };
+}
+
+/** True when the upstream answered with an event stream. */
+export function isEventStream(res: UpstreamResponse): boolean {
+  const type = res.headers['content-type'];
+  return typeof type === 'string' && type.startsWith('text/event-stream');
+}
+
+function write(out: ServerResponse, text: string): Promise<void> | null {
+  if (out.write(text)) return null;
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done).off('close', done);
+      resolve();
+    };
+    out.on('drain', done).on('close', done);
+  });
+}
+
+export interface StreamRelayHooks {
+  /** Runs before the final `[DONE]` event is released: the audit event is written here. */
+  beforeDone(): Promise<void>;
+}
+
+/**
+ * Relays an SSE answer event by event, never holding more than one event. Usage is read from
+ * the chunk that carries it. The `[DONE]` terminator is released only after `beforeDone`, so a
+ * client that saw a complete stream has an audit event, whatever happens next.
+ * Resolves when the stream is over; throws GuardError when it ended badly (after the status line
+ * was sent, so the error is also told in-band as an SSE error event).
+ */
+export async function relayEventStream(
+  res: UpstreamResponse,
+  out: ServerResponse,
+  ctx: RequestContext,
+  hooks: StreamRelayHooks,
+): Promise<void> {
+  ctx.upstreamStatus = res.statusCode;
+  out.writeHead(200, {
+    ...relayedHeaders(res.headers),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-request-id': ctx.requestId,
+  });
+  const parser = createSseParser();
+  const decoder = new TextDecoder();
+  let done = false;
+  try {
+    for await (const chunk of res.body) {
+      for (const event of parser.push(decoder.decode(chunk as Buffer, { stream: true }))) {
+        if (event.data === '[DONE]') {
+          done = true;
+          await hooks.beforeDone();
+          await write(out, formatSseEvent(event));
+          continue;
+        }
+        if (event.data.includes('"usage"')) {
+          try {
+            applyUsage(ctx, (JSON.parse(event.data) as { usage?: unknown }).usage);
+          } catch {
+            // A chunk that is not JSON is relayed as is; the SDK will report it to the caller.
+          }
+        }
+        const pending = write(out, formatSseEvent(event));
+        if (pending) await pending;
+        if (out.destroyed) throw new GuardError('client_closed');
+      }
+    }
+  } catch (error) {
+    if (out.destroyed) throw new GuardError('client_closed', { cause: error });
+    throw streamBroken(out, ctx, upstreamFailure(error));
+  }
+  if (!done)
+    throw streamBroken(
+      out,
+      ctx,
+      new GuardError('upstream_error', { cause: new Error('stream ended without [DONE]') }),
+    );
+}
+
+function streamBroken(out: ServerResponse, ctx: RequestContext, error: GuardError): GuardError {
+  if (!out.destroyed) {
+    const body = {
+      object: 'error',
+      message: error.message,
+      type: error.type,
+      param: null,
+      code: error.code,
+      request_id: ctx.requestId,
+    };
+    out.write(formatSseEvent({ data: JSON.stringify(body) }));
+  }
+  return error;
+}

@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Config } from '../config/load.js';
+import { GuardError, isGuardError, toErrorBody } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { effectivePolicy } from '../policy/policy.js';
+import { newContext, type RequestContext } from './context.js';
+import { acceptRequestId } from './headers.js';
+import { handleInspected, inspectedEndpoint } from './inspected.js';
+import { handleModels } from './models.js';
+import { handlePassThrough, passThroughAllowed } from './passthrough.js';
+import type { AuditRecorder, Authenticator, GatewayDeps } from './types.js';
+import { Upstream } from './upstream.js';
+
+export type { GatewayDeps } from './types.js';
+
+/** A running or ready-to-run gateway. */
+export interface Gateway {
+  app: FastifyInstance;
+  /** Starts listening; resolves with the base URL, e.g. `http://127.0.0.1:8741`. */
+  listen(options?: { host?: string; port?: number }): Promise<string>;
+  /** Stops accepting, finishes requests in flight, flushes the audit trail. */
+  close(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ctx: RequestContext;
+  }
+}
+
+const MODELS_PATH = '/v1/models';
+
+/**
+ * Builds the gateway: authentication, policy, validation and forwarding, with one audit event
+ * per request whatever its outcome.
+ *
+ * @example
+ * const gateway = await createGateway({ config, logger, authenticator, audit });
+ * const url = await gateway.listen({ port: 0 });
+ */
+export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config, logger } = deps;
+  const upstream = deps.upstream ?? new Upstream(config.upstream);
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    genReqId: (req) => acceptRequestId(req.headers['x-request-id']) ?? randomUUID(),
+    return503OnClosing: true,
+    caseSensitive: true,
+    ignoreTrailingSlash: false,
+    maxParamLength: 256,
+    bodyLimit: 1,
+  });
+
+  // Bodies are read by the handlers themselves, with the limit of the caller's profile and only
+  // after authentication: an anonymous client cannot make the gateway read a byte of its body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  app.decorateRequest('ctx', null as unknown as RequestContext);
+  app.addHook('onRequest', async (request) => {
+    request.ctx = newContext(request, request.id);
+  });
+
+  app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks = await readiness(deps);
+    const ok = Object.values(checks).every((c) => c.ok);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
+  });
+
+  const api = (request: FastifyRequest, reply: FastifyReply) =>
+    handleApi(request, reply, { ...deps, upstream });
+  app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
+  app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new GuardError('not_found'), deps),
+  );
+  app.setErrorHandler((error, request, reply) => {
+    if (reply.sent || reply.raw.headersSent) return;
+    const mapped = mapFrameworkError(error);
+    return sendError(request, reply, mapped, deps);
+  });
+
+  return {
+    app,
+    async listen(options = {}) {
+      return app.listen({
+        host: options.host ?? config.server.host,
+        port: options.port ?? config.server.port,
+      });
+    },
+    async close() {
+      await app.close();
+      await upstream.close();
+    },
+  };
+}
+
+type HandlerDeps = GatewayDeps & { upstream: Upstream };
+
+async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: HandlerDeps) {
+  const ctx = request.ctx;
+  const endpoint = inspectedEndpoint(ctx.method, ctx.path);
+  const models =
+    ctx.method === 'GET' && (ctx.path === MODELS_PATH || ctx.path.startsWith(`${MODELS_PATH}/`));
+  // Named before authentication, so a refused request is audited under what it tried to do.
+  if (endpoint) ctx.action = endpoint.action;
+  else if (models) ctx.action = ctx.path === MODELS_PATH ? 'models.list' : 'models.retrieve';
+  try {
+    await authenticate(request, ctx, deps.authenticator, deps.config);
+    if (endpoint) return await handleInspected(request, reply, endpoint, deps, finish);
+    if (models) return await handleModels(request, reply, deps, finish);
+    if (passThroughAllowed(ctx)) return await handlePassThrough(request, reply, deps, finish);
+    throw new GuardError('endpoint_not_allowed');
+  } catch (error) {
+    return sendError(request, reply, error, deps);
+  }
+
+  /** Records the audit event, then sends the answer: no answer leaves without its event. */
+  async function finish(status: number, body: unknown, headers: Record<string, string> = {}) {
+    ctx.status = status;
+    await record(ctx, deps);
+    return reply
+      .code(status)
+      .headers({ ...headers, 'x-request-id': ctx.requestId })
+      .send(body);
+  }
+}
+
+async function authenticate(
+  request: FastifyRequest,
+  ctx: RequestContext,
+  authenticator: Authenticator,
+  config: Config,
+): Promise<void> {
+  const key = await authenticator.authenticate(request.headers.authorization);
+  ctx.keyId = key.id;
+  ctx.keyName = key.name;
+  ctx.environment = key.environment;
+  if (!config.environments.includes(key.environment))
+    throw new GuardError('environment_not_allowed');
+  ctx.policy = effectivePolicy(config.profiles[key.environment]!, key);
+}
+
+/** Writes the audit event of a request. Never throws: a failure is logged and rethrown as 500. */
+export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<void> {
+  if (!deps.audit) return;
+  try {
+    await deps.audit.record(toAuditEvent(ctx));
+  } catch (cause) {
+    deps.logger.error({ err: cause, requestId: ctx.requestId }, 'audit write failed');
+    throw new GuardError('internal_error', { cause });
+  }
+}
+
+/** The audit event of a request: an explicit list of fields, never a key or a body. */
+export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['record']>[0] {
+  return {
+    requestId: ctx.requestId,
+    action: ctx.action,
+    method: ctx.method,
+    path: ctx.path,
+    keyId: ctx.keyId,
+    keyName: ctx.keyName,
+    environment: ctx.environment,
+    model: ctx.model,
+    stream: ctx.stream,
+    promptTokens: ctx.promptTokens,
+    completionTokens: ctx.completionTokens,
+    totalTokens: ctx.totalTokens,
+    success: ctx.status >= 200 && ctx.status < 400,
+    status: ctx.status,
+    errorCode: ctx.errorCode,
+    upstreamStatus: ctx.upstreamStatus,
+    clientIp: ctx.clientIp,
+    userAgent: ctx.userAgent,
+    latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
+  };
+}
+
+/** Logs, audits and answers a failure. Clients see the code, a safe message and the request id. */
+export async function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+  deps: GatewayDeps,
+): Promise<unknown> {
+  const ctx = request.ctx;
+  const { status, body } = toErrorBody(error, ctx.requestId);
+  ctx.status = status;
+  ctx.errorCode = body.code;
+  logOutcome(deps.logger, ctx, error);
+  try {
+    await record(ctx, deps);
+  } catch (auditError) {
+    const fallback = toErrorBody(auditError, ctx.requestId);
+    if (reply.sent || reply.raw.headersSent) return;
+    return reply.code(fallback.status).send(fallback.body);
+  }
+  if (reply.sent || reply.raw.headersSent) {
+    if (!reply.raw.writableEnded) reply.raw.end();
+    return;
+  }
+  const headers = isGuardError(error) ? (error.headers ?? {}) : {};
+  return reply
+    .code(status)
+    .headers({ ...headers, 'x-request-id': ctx.requestId })
+    .send(body);
+}
+
+function logOutcome(logger: Logger, ctx: RequestContext, error: unknown): void {
+  const fields = {
+    requestId: ctx.requestId,
+    status: ctx.status,
+    code: ctx.errorCode,
+    action: ctx.action,
+    keyId: ctx.keyId,
+  };
+  if (ctx.status >= 500) {
+    const cause = isGuardError(error) ? error.cause : error;
+    logger.error({ ...fields, err: cause }, 'request failed');
+  } else {
+    logger.info(fields, 'request refused');
+  }
+}
+
+function mapFrameworkError(error: unknown): GuardError {
+  if (isGuardError(error)) return error;
+  const code = (error as { code?: string })?.code;
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new GuardError('unsupported_media_type');
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GuardError('body_too_large');
+  return new GuardError('internal_error', { cause: error });
+}
+
+async function readiness(deps: GatewayDeps) {
+  const checks: Record<string, { ok: boolean; detail?: string }> = {};
+  try {
+    await deps.authenticator.ping();
+    checks.store = { ok: true };
+  } catch {
+    checks.store = { ok: false, detail: 'the key store cannot be read' };
+  }
+  const missing = deps.config.environments.filter((env) => !deps.config.upstreamKeys[env]);
+  checks.upstreamKey = missing.length
+    ? { ok: false, detail: `no upstream key for ${missing.join(', ')}` }
+    : { ok: true };
+  return checks;
+}

@@ -1,0 +1,58 @@
+import type { Config } from '../config/load.js';
+import type { Logger } from '../logging.js';
+import type { Upstream } from './upstream.js';
+
+/** The part of a virtual key the gateway needs. */
+export interface AuthenticatedKey {
+  id: string;
+  name: string;
+  environment: string;
+  models: string[] | null;
+  maxTokens: number | null;
+}
+
+/** Turns an Authorization header into a key, or throws a 401 GuardError saying why. */
+export interface Authenticator {
+  authenticate(authorization: string | undefined): Promise<AuthenticatedKey>;
+  /** Throws when the key store cannot be read; used by /readyz. */
+  ping(): Promise<void>;
+}
+
+/** The audit fields the gateway fills for every request. */
+export interface GatewayAuditEvent {
+  requestId: string;
+  action: string;
+  method: string;
+  path: string;
+  keyId: string | null;
+  keyName: string | null;
+  environment: string | null;
+  model: string | null;
+  stream: boolean;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+  success: boolean;
+  status: number;
+  errorCode: string | null;
+  upstreamStatus: number | null;
+  clientIp: string;
+  userAgent: string | null;
+  latencyMs: number;
+}
+
+/** Where audit events go; `record` resolves once the event is durable. */
+export interface AuditRecorder {
+  record(event: GatewayAuditEvent): Promise<void>;
+}
+
+/** What the gateway is built from. */
+export interface GatewayDeps {
+  config: Config;
+  logger: Logger;
+  authenticator: Authenticator;
+  /** Null disables the audit trail (only when the configuration says so). */
+  audit: AuditRecorder | null;
+  /** Injected by tests and benchmarks; otherwise built from `config.upstream`. */
+  upstream?: Upstream;
+}
