@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from './event.js';
+
+/**
+ * The hash chain over the audit trail. Each stored event carries the hash of the one before it
+ * and its own hash over (previous hash, sequence number, canonical event), so deleting, editing,
+ * reordering or inserting a row breaks every hash after it. Verification needs nothing but the
+ * rows: recompute from the genesis value (or a trusted checkpoint) and compare.
+ */
+
+/** The `prev_hash` of the first event of a trail. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * JSON with object keys sorted at every level and no whitespace: one text per value, whatever
+ * the order the fields were built in. `undefined` members are left out, as JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  const members: string[] = [];
+  for (const key of Object.keys(record).sort()) {
+    if (record[key] === undefined) continue;
+    members.push(`${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+  }
+  return `{${members.join(',')}}`;
+}
+
+/**
+ * The hash of one event: SHA-256, hex, over `prevHash`, a newline and the canonical JSON of the
+ * event with its `seq` added. Binding `seq` makes a swap of two rows detectable on its own.
+ */
+export function chainHash(prevHash: string, seq: number, event: AuditEvent): string {
+  return createHash('sha256')
+    .update(prevHash)
+    .update('\n')
+    .update(canonicalJson({ ...event, seq }))
+    .digest('hex');
+}
