@@ -32,7 +32,14 @@ try {
       key: baselines.upstreamKey,
     }),
   );
-  rows.push(await load('gateway', { ...common, url: gateway.child.url, key: gateway.key }));
+  rows.push(
+    await load('gateway', {
+      ...common,
+      url: gateway.child.url,
+      key: gateway.key,
+      pid: gateway.child.proc.pid,
+    }),
+  );
   await report('gateway overhead, 2 KB chat', rows, [
     ['gateway / passthrough', 'gateway', 'passthrough'],
     ['passthrough / direct', 'passthrough', 'direct'],

@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: start the servers under test as separate processes, load them
 // with autocannon from this process, and report figures and ratios from one run.
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,20 @@ export interface Figures {
   p99Ms: number;
   errors: number;
   non2xx: number;
+  /** CPU time the server under test spent per request, all its threads, in microseconds. */
+  cpuUsPerRequest: number | null;
+}
+
+/** CPU time (user + system) a process has used so far, in milliseconds, from /proc. */
+function cpuMs(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / 100;
+  } catch {
+    return null;
+  }
 }
 
 export interface LoadOptions {
@@ -31,6 +46,8 @@ export interface LoadOptions {
   key: string;
   connections: number;
   durationSec: number;
+  /** The process serving `url`, to charge its CPU time to the figures. */
+  pid?: number | undefined;
 }
 
 /** Loads one target: a short warm-up, then the measured run. */
@@ -43,7 +60,13 @@ export async function load(name: string, o: LoadOptions): Promise<Figures> {
     connections: o.connections,
   };
   await autocannon({ ...request, duration: 2 });
+  const cpuBefore = cpuMs(o.pid);
   const r = await autocannon({ ...request, duration: o.durationSec });
+  const cpuAfter = cpuMs(o.pid);
+  const cpu =
+    cpuBefore !== null && cpuAfter !== null && r.requests.total > 0
+      ? Math.round(((cpuAfter - cpuBefore) * 1000) / r.requests.total)
+      : null;
   return {
     name,
     requestsPerSec: Math.round(r.requests.average),
@@ -51,6 +74,7 @@ export async function load(name: string, o: LoadOptions): Promise<Figures> {
     p99Ms: r.latency.p99,
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
+    cpuUsPerRequest: cpu,
   };
 }
 
@@ -116,7 +140,6 @@ export async function startGatewayVariant(
     cwd,
     env: {
       MISTRAL_API_KEY: baselines.upstreamKey,
-      MISTRAL_GUARD_LOG_LEVEL: 'warn',
       ...options.env,
     },
   });
@@ -133,11 +156,11 @@ export async function report(
   const out = process.stdout;
   out.write(`\n${title}\n`);
   out.write(
-    `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'non2xx'.padStart(8)}\n`,
+    `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'non2xx'.padStart(8)}${'cpu us/req'.padStart(12)}\n`,
   );
   for (const r of rows) {
     out.write(
-      `${r.name.padEnd(28)}${String(r.requestsPerSec).padStart(10)}${String(r.p50Ms).padStart(10)}${String(r.p99Ms).padStart(10)}${String(r.errors).padStart(8)}${String(r.non2xx).padStart(8)}\n`,
+      `${r.name.padEnd(28)}${String(r.requestsPerSec).padStart(10)}${String(r.p50Ms).padStart(10)}${String(r.p99Ms).padStart(10)}${String(r.errors).padStart(8)}${String(r.non2xx).padStart(8)}${String(r.cpuUsPerRequest ?? '-').padStart(12)}\n`,
     );
   }
   const byName = new Map(rows.map((r) => [r.name, r]));

@@ -230,7 +230,10 @@ export interface ErrorBody {
 }
 
 /** Builds the body a caller sees. Anything that is not a GuardError becomes a generic 500. */
-export function toErrorBody(error: unknown, requestId: string): { status: number; body: ErrorBody } {
+export function toErrorBody(
+  error: unknown,
+  requestId: string,
+): { status: number; body: ErrorBody } {
   const e = isGuardError(error) ? error : new GuardError('internal_error', { cause: error });
   const body: ErrorBody = {
     object: 'error',

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openSqlite, SQLITE_FILE, type SqliteDatabase } from '../store/sqlite.js';
+import { AUDIT_SQLITE_FILE, openSqlite, type SqliteDatabase } from '../store/sqlite.js';
 import { AuditError } from './errors.js';
 import { type AuditRow, fromRow, type StoredAuditEvent } from './sqlite-schema.js';
 
@@ -13,7 +13,7 @@ function openReader(dataDir: string): SqliteDatabase | null {
   if (!existsSync(dataDir)) {
     throw new AuditError('audit_store_missing', `the data directory ${dataDir} does not exist`);
   }
-  const path = join(dataDir, SQLITE_FILE);
+  const path = join(dataDir, AUDIT_SQLITE_FILE);
   if (!existsSync(path)) {
     throw new AuditError('audit_store_missing', `there is no database in ${dataDir}`);
   }

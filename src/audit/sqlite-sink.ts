@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { SQLITE_FILE } from '../store/sqlite.js';
+import { AUDIT_SQLITE_FILE } from '../store/sqlite.js';
 import { AuditError } from './errors.js';
 import { type AuditEvent, type AuditEventInput, toAuditRecord } from './event.js';
 import type { AuditLogger, AuditSink } from './sink.js';
@@ -126,7 +126,7 @@ export class SqliteAuditSink implements AuditSink {
   /** Starts the writer; prefer `openAuditLog`, which also waits until it is ready. */
   constructor(dataDir: string, options: SqliteAuditSinkOptions = {}) {
     this.workerOptions = {
-      path: join(dataDir, SQLITE_FILE),
+      path: join(dataDir, AUDIT_SQLITE_FILE),
       busyTimeoutMs: options.busyTimeoutMs ?? 5000,
       synchronous: options.synchronous ?? 'normal',
     };

@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type ConfigProblem, ConfigError } from './errors.js';
-import { type ParsedConfig, configSchema } from './schema.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { configSchema, type ParsedConfig } from './schema.js';
 import { Secret } from './secret.js';
 
 /** The resolved configuration: the schema's output plus the upstream key of each environment. */
@@ -80,7 +80,10 @@ async function readConfigFile(
     text = await readOptional(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'read error';
-    return { data: {}, problems: [{ path: '', message: `cannot read the file (${code})`, source: path }] };
+    return {
+      data: {},
+      problems: [{ path: '', message: `cannot read the file (${code})`, source: path }],
+    };
   }
   if (text === null) {
     if (!explicit) return null;
@@ -100,7 +103,10 @@ async function readConfigFile(
   if (problems.length) return { data: {}, problems };
   const data = doc.toJS() ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    return { data: {}, problems: [{ path: '', message: 'expected a mapping at the top level', source: path }] };
+    return {
+      data: {},
+      problems: [{ path: '', message: 'expected a mapping at the top level', source: path }],
+    };
   }
   return { data: data as Plain, problems: [] };
 }
@@ -157,7 +163,12 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
   const sources = new Map<string, string>();
   const environment = env.MISTRAL_GUARD_ENV || env.NODE_ENV;
   const overrides: Array<[string, string[], unknown]> = [];
-  if (environment) overrides.push([env.MISTRAL_GUARD_ENV ? 'MISTRAL_GUARD_ENV' : 'NODE_ENV', ['environment'], environment]);
+  if (environment)
+    overrides.push([
+      env.MISTRAL_GUARD_ENV ? 'MISTRAL_GUARD_ENV' : 'NODE_ENV',
+      ['environment'],
+      environment,
+    ]);
   for (const [name, path] of ENV_MAP) {
     if (env[name] !== undefined && env[name] !== '') overrides.push([name, path, env[name]]);
   }

@@ -17,7 +17,10 @@ const upstreamUrl = z
     try {
       url = new URL(value);
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL such as https://api.mistral.ai' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be an absolute URL such as https://api.mistral.ai',
+      });
       return;
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
@@ -114,7 +117,9 @@ export const configSchema = z
     audit: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
     log: z
       .strictObject({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
       })
       .prefault({}),
   })

@@ -71,7 +71,7 @@ export async function handleInspected(
       'application/json',
     ),
     body: JSON.stringify(payload),
-    signal: abort.signal,
+    abort,
   });
 
   if (ctx.stream && res.statusCode === 200 && isEventStream(res)) {

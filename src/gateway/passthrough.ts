@@ -48,7 +48,7 @@ export async function handlePassThrough(
     path: ctx.path + query,
     headers: upstreamHeaders(request.headers, upstreamKey.reveal(), ctx.requestId, contentType),
     body: hasBody ? request.raw : null,
-    signal: abort.signal,
+    abort,
   });
   ctx.upstreamStatus = res.statusCode;
   if (res.statusCode >= 500) {

@@ -15,18 +15,28 @@ export interface BufferedAnswer {
   json: unknown;
 }
 
-async function readAll(res: UpstreamResponse): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_UPSTREAM_BODY) {
-      res.body.destroy();
-      throw new GuardError('upstream_error', { cause: new Error('upstream body too large') });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
+/**
+ * Collects an upstream body with plain listeners, capped: an async iterator costs a promise per
+ * chunk, measurable at gateway rates.
+ */
+function readAll(res: UpstreamResponse): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_UPSTREAM_BODY) {
+        res.body.destroy();
+        reject(new GuardError('upstream_error', { cause: new Error('upstream body too large') }));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.body.once('end', () =>
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)),
+    );
+    res.body.once('error', reject);
+  });
 }
 
 /**

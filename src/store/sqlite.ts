@@ -10,8 +10,15 @@ export interface Migration {
   up: string;
 }
 
-/** The file every embedded store shares, under the data directory. */
+/** The embedded store of keys and other slowly changing state, under the data directory. */
 export const SQLITE_FILE = 'mistral-guard.db';
+
+/**
+ * The embedded audit trail has a file of its own: it commits on every request, and sharing a
+ * file would make every commit look like a possible key change to the key cache (which watches
+ * the file's `data_version`) and make key writes queue behind audit batches.
+ */
+export const AUDIT_SQLITE_FILE = 'audit.db';
 
 /**
  * Opens (and creates) the embedded database in WAL mode. WAL lets the CLI write keys while a

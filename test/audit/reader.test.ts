@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { isAuditError } from '../../src/audit/errors.js';
 import { tailEvents } from '../../src/audit/reader.js';
 import { openAuditLog } from '../../src/audit/sqlite-sink.js';
-import { openSqlite, SQLITE_FILE } from '../../src/store/sqlite.js';
+import { AUDIT_SQLITE_FILE, openSqlite } from '../../src/store/sqlite.js';
 import { sampleEvent, tempDataDir } from './helpers.js';
 
 test('tail returns the newest n events, oldest first', async (t) => {
@@ -44,7 +44,7 @@ test('tail of a data directory without a database fails and creates no file', (t
 
 test('tail of a database no gateway has audited into yet is empty', (t) => {
   const dir = tempDataDir(t);
-  const db = openSqlite(join(dir, SQLITE_FILE));
+  const db = openSqlite(join(dir, AUDIT_SQLITE_FILE));
   db.exec('CREATE TABLE other (x INTEGER)');
   db.close();
   assert.deepEqual(tailEvents(dir, 5), []);

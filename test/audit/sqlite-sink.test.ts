@@ -12,7 +12,7 @@ import { isAuditError } from '../../src/audit/errors.js';
 import type { AuditEventInput } from '../../src/audit/event.js';
 import { tailEvents } from '../../src/audit/reader.js';
 import { openAuditLog } from '../../src/audit/sqlite-sink.js';
-import { SQLITE_FILE } from '../../src/store/sqlite.js';
+import { AUDIT_SQLITE_FILE } from '../../src/store/sqlite.js';
 import { assertChain, memoryLogger, sampleEvent, tempDataDir } from './helpers.js';
 
 /** Polls `check` every 20 ms until it is true, for at most 5 s. */
@@ -108,7 +108,7 @@ test('fields outside the allow-list never reach the database file', async (t) =>
   await audit.close();
 
   const bytes = readdirSync(dir)
-    .filter((name) => name.startsWith(SQLITE_FILE))
+    .filter((name) => name.startsWith(AUDIT_SQLITE_FILE))
     .map((name) => readFileSync(join(dir, name)));
   assert.ok(
     bytes.some((b) => b.includes('req_visible_marker')),
@@ -121,7 +121,7 @@ test('a commit that cannot get the write lock rejects its events with a code and
   const dir = tempDataDir(t);
   const logger = memoryLogger();
   const audit = await openAuditLog(dir, { busyTimeoutMs: 50, logger });
-  const other = new Database(join(dir, SQLITE_FILE));
+  const other = new Database(join(dir, AUDIT_SQLITE_FILE));
   other.exec('BEGIN IMMEDIATE');
   await assert.rejects(audit.record(sampleEvent('req_locked')), (error) =>
     isAuditError(error, 'audit_write_failed'),
@@ -170,8 +170,8 @@ test('a writer that cannot restart fails records fast until a later restart work
   const logger = memoryLogger();
   const audit = await openAuditLog(dir, { logger });
   await audit.record(sampleEvent('req_before'));
-  const file = join(dir, SQLITE_FILE);
-  const moved = readdirSync(dir).filter((name) => name.startsWith(SQLITE_FILE));
+  const file = join(dir, AUDIT_SQLITE_FILE);
+  const moved = readdirSync(dir).filter((name) => name.startsWith(AUDIT_SQLITE_FILE));
   for (const name of moved) renameSync(join(dir, name), join(dir, `${name}.away`));
   mkdirSync(file);
   await (audit as unknown as { worker: Worker }).worker.terminate();
@@ -206,7 +206,7 @@ test('record after close rejects with audit_closed', async (t) => {
 test('a writer that cannot open its database fails at startup', async (t) => {
   const dir = tempDataDir(t);
   // A directory where the database file should be: SQLite cannot open it.
-  mkdirSync(join(dir, SQLITE_FILE));
+  mkdirSync(join(dir, AUDIT_SQLITE_FILE));
   await assert.rejects(openAuditLog(dir), (e) => isAuditError(e, 'audit_unavailable'));
 });
 
