@@ -437,6 +437,52 @@ describe('upstream faults', () => {
   }
 });
 
+describe('streams and probes', () => {
+  test('a client that leaves mid-stream aborts the upstream call and is audited as client_closed', async () => {
+    const abort = new AbortController();
+    sent++;
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${appKey}`, 'content-type': 'application/json' },
+      body: chat('mistral-small-latest', 'hi [[fault:stream-stall]]', { stream: true }),
+      signal: abort.signal,
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    assert.match(new TextDecoder().decode(first.value), /^data: /);
+    abort.abort();
+    const events = await waitForAudit((e) => e.errorCode === 'client_closed');
+    assert.equal(events.status, 499);
+    assert.equal(events.stream, true);
+  });
+
+  test('the health and readiness probes answer without a key', async () => {
+    const health = await fetch(`${gateway.url}/healthz`);
+    assert.equal(health.status, 200);
+    const ready = await fetch(`${gateway.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { status: string }).status, 'ready');
+  });
+});
+
+async function waitForAudit(match: (e: Record<string, unknown>) => boolean) {
+  for (let i = 0; i < 50; i++) {
+    const tail = await runCli(['audit', 'tail', '-n', '50', '--json', '--data-dir', dataDir], {
+      cwd: dir,
+    });
+    const found = tail.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find(match);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail('the audit event did not appear');
+}
+
 describe('audit trail and secrets', () => {
   test('every request left exactly one audit event, with no key or prompt in it', async () => {
     // Events of streamed answers are written before [DONE]; give in-flight writes a moment.
