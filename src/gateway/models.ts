@@ -21,7 +21,7 @@ const MODEL_ID = /^[A-Za-z0-9._:-]{1,200}$/;
  */
 export async function handleModels(
   request: FastifyRequest,
-  reply: FastifyReply,
+  _reply: FastifyReply,
   deps: GatewayDeps & { upstream: Upstream },
   finish: Finish,
 ): Promise<unknown> {

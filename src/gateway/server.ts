@@ -45,7 +45,7 @@ const MODELS_PATH = '/v1/models';
  * const url = await gateway.listen({ port: 0 });
  */
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
-  const { config, logger } = deps;
+  const { config } = deps;
   const upstream = deps.upstream ?? new Upstream(config.upstream);
   const app = Fastify({
     // Fastify would build a child logger for every request; the gateway logs outcomes itself,
