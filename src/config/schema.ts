@@ -52,6 +52,70 @@ const pathPrefix = z
   .string()
   .regex(/^\/v[12]\/[A-Za-z0-9._~\-/]*$/, 'expected an API path such as /v1/files');
 
+const guardAction = z.enum(['block', 'redact', 'flag', 'allow']);
+const detectorId = z.string().regex(/^[a-z0-9_]{1,64}$/, 'expected a detector id such as email');
+
+/** Actions per category and per detector for one direction; a detector entry wins. */
+const guardDirection = (categories: { secret: GuardAction; pii: GuardAction }) =>
+  z
+    .strictObject({
+      categories: z
+        .strictObject({
+          secret: guardAction.default(categories.secret),
+          pii: guardAction.default(categories.pii),
+        })
+        .prefault({}),
+      detectors: z.record(detectorId, guardAction).default({}),
+    })
+    .prefault({});
+
+type GuardAction = z.infer<typeof guardAction>;
+
+/** The content guard of a profile: what it looks for and what it does on each side. */
+export const guardSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Prompts: a credential is refused, personal data replaced before it leaves. */
+    input: guardDirection({ secret: 'block', pii: 'redact' }),
+    /** Answers, streamed or not: whatever the model says is redacted before the client sees it. */
+    output: guardDirection({ secret: 'redact', pii: 'redact' }),
+    /** When a detector fails: refuse the request (never fail open) or let it through unchecked. */
+    onError: z.enum(['refuse', 'allow']).default('refuse'),
+    /** Extra detectors that are off by default, such as `ip_address`. */
+    enable: z.array(detectorId).default([]),
+    disable: z.array(detectorId).default([]),
+    customPatterns: z
+      .array(
+        z.strictObject({
+          id: detectorId,
+          pattern: z.string().min(1).max(500),
+          category: z.enum(['secret', 'pii']).default('pii'),
+          keywords: z.array(z.string().min(2).max(64)).optional(),
+        }),
+      )
+      .default([]),
+    customWords: z
+      .array(
+        z.strictObject({
+          id: detectorId,
+          words: z.array(z.string().min(1).max(200)).min(1),
+          category: z.enum(['secret', 'pii']).default('pii'),
+        }),
+      )
+      .default([]),
+    /** Neutralise markdown links and images to other hosts, and raw HTML, in answers. */
+    sanitize: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        allowedLinkHosts: z.array(z.string().min(1).max(253)).default([]),
+        stripHtml: z.boolean().default(true),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type GuardConfig = z.infer<typeof guardSchema>;
+
 /**
  * What an environment allows. A virtual key's own policy can only narrow these values.
  */
@@ -72,6 +136,7 @@ export const profileSchema = z.strictObject({
   allowUnknownFields: z.boolean().default(false),
   /** Paths forwarded without content inspection, matched by prefix, e.g. `/v1/files`. */
   passThrough: z.array(pathPrefix).default([]),
+  guard: guardSchema,
 });
 
 export type Profile = z.infer<typeof profileSchema>;
