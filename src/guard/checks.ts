@@ -41,7 +41,7 @@ export function classCount(mask: number): number {
   return (mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1) + ((mask >> 3) & 1);
 }
 
-/** True for a run of one repeated character or an ascending/descending digit run (`1234…`). */
+/** True when `value` is one character repeated, as in placeholder values like `xxxxxxxx`. */
 export function isTrivialRun(value: string): boolean {
   let same = true;
   for (let i = 1; i < value.length; i++) if (value[i] !== value[0]) same = false;

@@ -87,7 +87,8 @@ const HOMOGLYPHS: Record<string, string> = {
 
 // Fast-path test: plain ASCII with no escape introducer needs no view at all. Measured as the
 // common case for chat prompts, it skips the per-character loop entirely.
-const NEEDS_WORK = /[^\x00-\x7f]|[\\%]/;
+const NEEDS_WORK = /[^\x00-\x24\x26-\x5b\x5d-\x7f]/;
+const NEXT_WORK = /[^\x00-\x24\x26-\x5b\x5d-\x7f]/g;
 
 const foldCache = new Map<string, string>();
 
@@ -219,28 +220,32 @@ export function buildView(text: string): View {
     runStart = at + consumed;
   };
   const length = text.length;
-  let i = 0;
-  while (i < length) {
+  // Jump from one character that may need work to the next with a regex scan, which is far
+  // faster than a JavaScript loop over the plain ASCII in between.
+  const next = NEXT_WORK;
+  next.lastIndex = 0;
+  for (let m = next.exec(text); m !== null; m = next.exec(text)) {
+    const i = m.index;
     const code = text.charCodeAt(i);
     if (code < 0x80) {
-      if (code === 92 || code === 37) {
-        const decoded = code === 92 ? escapeAt(text, i) : percentAt(text, i);
-        if (decoded) {
-          const folded =
-            decoded[0].length === 1 && decoded[0] < '\x80' ? decoded[0] : foldChar(decoded[0]);
-          replace(i, decoded[1], folded);
-          i += decoded[1];
-          continue;
-        }
+      const decoded = code === 92 ? escapeAt(text, i) : percentAt(text, i);
+      if (decoded) {
+        const folded =
+          decoded[0].length === 1 && decoded[0] < '\x80' ? decoded[0] : foldChar(decoded[0]);
+        replace(i, decoded[1], folded);
+        next.lastIndex = i + decoded[1];
       }
-      i++;
       continue;
     }
     const width = code >= 0xd800 && code < 0xdc00 && i + 1 < length ? 2 : 1;
     const ch = width === 2 ? text.slice(i, i + 2) : text[i]!;
     const folded = foldChar(ch);
     if (folded !== ch) replace(i, width, folded);
-    i += width;
+    next.lastIndex = i + width;
+  }
+  if (view.segView.length === 0) {
+    // Nothing changed (accented letters, a stray `%`): the text is its own view.
+    return { text, identity: true, segView: [], segOrig: [], segOrigEnd: [], segCopied: [] };
   }
   flushRun(length);
   view.text = parts.join('');

@@ -1,0 +1,95 @@
+import { scanWith } from './engine.js';
+import { failClosed, inspectionFailed } from './errors.js';
+import { applyRedactions, scannerFor } from './scanner.js';
+import type { Finding, ScanOptions } from './types.js';
+
+/** A redactor for text that arrives in pieces, such as a streamed completion. */
+export interface StreamRedactor {
+  /** Adds a piece; returns the redacted text that is safe to release now (maybe empty). */
+  push(piece: string): string;
+  /** Ends the stream; returns the rest, redacted. */
+  end(): string;
+  /** Findings so far, with offsets into the whole stream as received. */
+  readonly findings: readonly Finding[];
+  /** The most characters of input this redactor ever holds back. */
+  readonly maxHoldBack: number;
+}
+
+/**
+ * Creates a stream redactor whose output, concatenated, equals `redactText` of the whole input.
+ *
+ * How it stays equal: every push rescans the unreleased text plus a tail of released text as
+ * left context, and the scan reports a stable point before which nothing can change any more.
+ * Normally that is a short tail behind the end (the `baseHoldBack` of the rules, under 100
+ * characters for the built-in set); when a keyword, an `@` or a base64 run near the end could
+ * still become a value, the point moves back to it, at most `maxHoldBack` characters (about
+ * 5.6K for the built-in set, set by the JWT size cap). A value is released whole or not at all.
+ *
+ * @example
+ * const r = createStreamRedactor();
+ * r.push('card 4111 1111 ') + r.push('1111 1111 ok') + r.end(); // 'card [REDACTED:CARD] ok'
+ */
+export function createStreamRedactor(options?: ScanOptions): StreamRedactor {
+  const { rules } = scannerFor(options);
+  const contextSize = rules.lookBehind;
+  let context = '';
+  let pending = '';
+  let released = 0;
+  const findings: Finding[] = [];
+
+  const release = (final: boolean): string => {
+    const text = context + pending;
+    const outcome = scanWith(rules, text, { final, leftCut: released > context.length });
+    let cut = final ? text.length : outcome.stable;
+    if (cut < context.length) cut = context.length;
+    const fresh = outcome.findings.filter((f) => f.start >= context.length && f.end <= cut);
+    const offset = released - context.length;
+    for (const f of fresh) findings.push({ ...f, start: f.start + offset, end: f.end + offset });
+    const shifted = fresh.map((f) => ({
+      ...f,
+      start: f.start - context.length,
+      end: f.end - context.length,
+    }));
+    const out = applyRedactions(text.slice(context.length, cut), shifted);
+    const emitted = text.slice(context.length, cut);
+    released += emitted.length;
+    context = (context + emitted).slice(-contextSize);
+    pending = text.slice(cut);
+    return out;
+  };
+
+  return {
+    push(piece) {
+      if (typeof piece !== 'string') throw inspectionFailed(new TypeError('piece is not a string'));
+      pending += piece;
+      if (pending.length <= rules.baseHoldBack) return '';
+      return failClosed(() => release(false));
+    },
+    end() {
+      return failClosed(() => release(true));
+    },
+    get findings() {
+      return findings;
+    },
+    maxHoldBack: rules.maxHoldBack,
+  };
+}
+
+/**
+ * Redacts an async stream of text pieces, yielding only what is safe to release.
+ *
+ * @example
+ * for await (const safe of redactStream(completionPieces)) res.write(safe);
+ */
+export async function* redactStream(
+  pieces: AsyncIterable<string>,
+  options?: ScanOptions,
+): AsyncIterable<string> {
+  const redactor = createStreamRedactor(options);
+  for await (const piece of pieces) {
+    const out = redactor.push(piece);
+    if (out.length > 0) yield out;
+  }
+  const rest = redactor.end();
+  if (rest.length > 0) yield rest;
+}
