@@ -1,0 +1,93 @@
+/**
+ * The Lua scripts of the Redis backend. Each one is a fixed string, registered once per client
+ * with `defineCommand` (ioredis then calls it by EVALSHA and falls back to EVAL when a restarted
+ * Redis has lost its script cache); nothing is ever built per request.
+ *
+ * Scripts receive the time and window numbers from the caller instead of reading Redis's clock,
+ * so that the same code runs under a test's fake clock; replicas must keep their clocks in step
+ * (NTP), and a skew of a second moves a minute window's edge by that second, nothing more.
+ *
+ * Numbers are compared in the same order as `refusedLimits()` in `window.ts`, so both backends
+ * take the same decision on the same counters.
+ */
+
+/**
+ * Checks every limit of a key and, only if all pass, counts the request and takes a slot.
+ * KEYS: usage hash, lease sorted set. ARGV: now, minute, elapsed, windowMs, day, month, tokens,
+ * rpm, tpm, concurrency, daily, monthly (0 = none), lease id, lease expiry, usage ttl, lease ttl.
+ * Returns: refused bits, requests prev/curr, tokens prev/curr, tokens day, month, in flight.
+ */
+export const RESERVE_LUA = `
+local now, minute = tonumber(ARGV[1]), tonumber(ARGV[2])
+local el, W = tonumber(ARGV[3]), tonumber(ARGV[4])
+local day, month, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local rpm, tpm, conc = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local dl, ml = tonumber(ARGV[11]), tonumber(ARGV[12])
+local h = redis.call('HMGET', KEYS[1], 'w', 'rp', 'rc', 'tp', 'tc', 'd', 'dv', 'm', 'mv')
+local w = tonumber(h[1]) or minute
+local rp, rc = tonumber(h[2]) or 0, tonumber(h[3]) or 0
+local tp, tc = tonumber(h[4]) or 0, tonumber(h[5]) or 0
+local dv, mv = tonumber(h[7]) or 0, tonumber(h[9]) or 0
+if w < minute then
+  if w == minute - 1 then rp, tp = rc, tc else rp, tp = 0, 0 end
+  rc, tc, w = 0, 0, minute
+end
+if tonumber(h[6]) ~= day then dv = 0 end
+if tonumber(h[8]) ~= month then mv = 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local inflight = redis.call('ZCARD', KEYS[2])
+local keep = (W - el) / W
+local refused = 0
+if conc > 0 and inflight + 1 > conc then refused = refused + 1 end
+if rpm > 0 and rp * keep + rc + 1 > rpm then refused = refused + 2 end
+if tpm > 0 and tp * keep + tc + cost > tpm then refused = refused + 4 end
+if dl > 0 and dv + cost > dl then refused = refused + 8 end
+if ml > 0 and mv + cost > ml then refused = refused + 16 end
+if refused == 0 then
+  rc, tc, dv, mv, inflight = rc + 1, tc + cost, dv + cost, mv + cost, inflight + 1
+  redis.call('HSET', KEYS[1], 'w', w, 'rp', rp, 'rc', rc, 'tp', tp, 'tc', tc,
+    'd', day, 'dv', dv, 'm', month, 'mv', mv)
+  redis.call('PEXPIRE', KEYS[1], ARGV[15])
+  redis.call('ZADD', KEYS[2], ARGV[14], ARGV[13])
+  redis.call('PEXPIRE', KEYS[2], ARGV[16])
+end
+return {refused, rp, rc, tp, tc, dv, mv, inflight}
+`;
+
+/**
+ * Frees a slot and moves the token difference into the windows the reservation was counted in,
+ * if they are still current (or, for the minute, the sliding previous one).
+ * KEYS: usage hash, lease sorted set. ARGV: lease id, delta, minute, day, month.
+ */
+export const SETTLE_LUA = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+local d = tonumber(ARGV[2])
+if d == 0 then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'w', 'd', 'm')
+local w, minute = tonumber(h[1]), tonumber(ARGV[3])
+if w == minute then redis.call('HINCRBY', KEYS[1], 'tc', d)
+elseif w == minute + 1 then redis.call('HINCRBY', KEYS[1], 'tp', d) end
+if tonumber(h[2]) == tonumber(ARGV[4]) then redis.call('HINCRBY', KEYS[1], 'dv', d) end
+if tonumber(h[3]) == tonumber(ARGV[5]) then redis.call('HINCRBY', KEYS[1], 'mv', d) end
+return 1
+`;
+
+/**
+ * Adds ARGV[2] to a sliding-window bucket pair (0 reads it) and returns {prev, curr}.
+ * KEYS: bucket hash. ARGV: minute, cost, ttl.
+ */
+export const HIT_LUA = `
+local minute, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local h = redis.call('HMGET', KEYS[1], 'w', 'p', 'c')
+local w, p, c = tonumber(h[1]) or minute, tonumber(h[2]) or 0, tonumber(h[3]) or 0
+if w < minute then
+  if w == minute - 1 then p = c else p = 0 end
+  c, w = 0, minute
+end
+if cost > 0 then
+  c = c + cost
+  redis.call('HSET', KEYS[1], 'w', w, 'p', p, 'c', c)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return {p, c}
+`;
