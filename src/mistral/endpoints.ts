@@ -118,6 +118,47 @@ export function textFields(endpoint: EndpointSpec, body: Body): TextField[] {
       messageTexts(message, `${path}[${i}]`, out);
     });
   }
+  inputTexts(endpoint, body, out);
+  return out;
+}
+
+/** The text size of one message or top-level input of a request. */
+export interface MessageSize {
+  /** The message or input, written like `messages[2]`, `input[0].messages[1]`, `prompt`. */
+  path: string;
+  /** Characters (UTF-16 code units, as `String.length` counts them) of all its texts. */
+  chars: number;
+}
+
+/**
+ * The size of each message and each top-level text input of a request, counted over the same
+ * texts as `textFields`. A message sums every content chunk (thinking included) and its tool call
+ * arguments; the FIM prompt and suffix, predicted output, each item of an `input` list and the
+ * OCR annotation prompt count as one input each. A per-message limit applies to these sums, so a
+ * long text split into many chunks counts as what it is.
+ *
+ * @example
+ * const content = [{ type: 'text', text: 'ab' }, { type: 'text', text: 'c' }];
+ * messageSizes(chat, { messages: [{ role: 'user', content }] });
+ * // [{ path: 'messages[0]', chars: 3 }]
+ */
+export function messageSizes(endpoint: EndpointSpec, body: Body): MessageSize[] {
+  const out: MessageSize[] = [];
+  for (const { path, messages } of conversationsOf(body)) {
+    messages.forEach((message, i) => {
+      const texts: TextField[] = [];
+      messageTexts(message, `${path}[${i}]`, texts);
+      out.push({ path: `${path}[${i}]`, chars: totalChars(texts) });
+    });
+  }
+  const inputs: TextField[] = [];
+  inputTexts(endpoint, body, inputs);
+  for (const field of inputs) out.push({ path: field.path, chars: field.get().length });
+  return out;
+}
+
+/** The texts of a request outside its messages: prompts, predictions and plain inputs. */
+function inputTexts(endpoint: EndpointSpec, body: Body, out: TextField[]): void {
   switch (endpoint.schemaName) {
     case 'FIMCompletionRequest':
       pushString(body, 'prompt', 'prompt', out);
@@ -140,14 +181,17 @@ export function textFields(endpoint: EndpointSpec, body: Body): TextField[] {
     default:
       break;
   }
-  return out;
+}
+
+function totalChars(fields: TextField[]): number {
+  let total = 0;
+  for (const field of fields) total += field.get().length;
+  return total;
 }
 
 /** The total length of every text field, the base of a prompt token estimate. */
 export function estimatePromptChars(endpoint: EndpointSpec, body: Body): number {
-  let total = 0;
-  for (const field of textFields(endpoint, body)) total += field.get().length;
-  return total;
+  return totalChars(textFields(endpoint, body));
 }
 
 interface Conversation {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { isLoopbackHost } from '../../src/config/schema.js';
 import { canaryUpstreamKey } from '../support/canary.js';
 
 async function tempDir(files: Record<string, string> = {}): Promise<string> {
@@ -178,4 +179,129 @@ test('a file may add an environment profile, and a served environment needs a pr
   const bad = await tempDir({ 'mistral-guard.yaml': 'environments: [nowhere]\n' });
   const error = await problemsOf(loadConfig({ cwd: bad, env: {} }));
   assert.match(error.format(), /environment "nowhere" has no profile/);
+});
+
+test('a YAML syntax error names the file, line and column', async () => {
+  const cwd = await tempDir({ 'mistral-guard.yaml': 'server:\n  port: 8080\n  host: [a\n' });
+  const error = await problemsOf(loadConfig({ cwd, env: {} }));
+  const [problem] = error.problems;
+  assert.equal(problem?.source, join(cwd, 'mistral-guard.yaml'));
+  assert.equal(typeof problem?.line, 'number');
+  assert.equal(typeof problem?.column, 'number');
+  assert.ok(problem!.line! >= 3, `line ${problem?.line}`);
+  const file = join(cwd, 'mistral-guard.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  assert.match(error.format(), new RegExp(`\\[from ${file}:\\d+:\\d+\\]: invalid YAML`));
+});
+
+test('a schema problem in the file names its path and its line:column there', async () => {
+  const cwd = await tempDir({
+    'mistral-guard.yaml': [
+      'server:',
+      '  port: 99999',
+      'upstream:',
+      '  baseUrl: https://api.mistral.ai',
+      '  apiKey: nope',
+      'profiles:',
+      '  production:',
+      '    models:',
+      '      - ok-model',
+      '      - "bad model"',
+      '',
+    ].join('\n'),
+  });
+  const error = await problemsOf(loadConfig({ cwd, env: { MISTRAL_GUARD_LOG_LEVEL: 'loud' } }));
+  const at = (path: string) => {
+    const p = error.problems.find((problem) => problem.path === path);
+    assert.ok(p, `no problem at ${path}`);
+    return [p.line, p.column];
+  };
+  assert.deepEqual(at('server.port'), [2, 9]);
+  assert.deepEqual(at('upstream'), [5, 3], 'an unknown field points at its key');
+  assert.deepEqual(at('profiles.production.models[1]'), [10, 9]);
+  assert.deepEqual(at('log.level'), [undefined, undefined], 'a variable has no position');
+  const file = join(cwd, 'mistral-guard.yaml');
+  assert.ok(error.format().includes(`server.port [from ${file}:2:9]: `), error.format());
+});
+
+test('a missing upstream key is listed with the schema problems, never with a value', async () => {
+  const other = canaryUpstreamKey();
+  const cwd = await tempDir({ 'mistral-guard.yaml': 'server:\n  port: 99999\n' });
+  const error = await problemsOf(
+    loadConfig({
+      cwd,
+      env: { MISTRAL_GUARD_ENV: 'staging', MISTRAL_API_KEY_PRODUCTION: other },
+      requireUpstreamKey: true,
+    }),
+  );
+  assert.deepEqual(error.problems.map((p) => p.path).sort(), ['server.port', 'upstream key']);
+  const text = error.format();
+  assert.match(text, /environment "staging" \(set by MISTRAL_GUARD_ENV\)/);
+  assert.match(text, /MISTRAL_API_KEY_STAGING, MISTRAL_API_KEY \(environment and .*\.env\)/);
+  assert.ok(!text.includes(other.slice(0, 8)), 'no key value or prefix in the report');
+});
+
+test('each served environment without a key is reported; a bad name is not echoed', async () => {
+  const cwd = await tempDir({
+    'mistral-guard.yaml': 'environments: [development, staging]\nlog:\n  level: loud\n',
+  });
+  const error = await problemsOf(loadConfig({ cwd, env: {}, requireUpstreamKey: true }));
+  const keyProblems = error.problems.filter((p) => p.path === 'upstream key');
+  assert.equal(keyProblems.length, 2);
+  assert.equal(error.problems.length, 3);
+
+  const badName = canaryUpstreamKey();
+  const bad = await problemsOf(
+    loadConfig({
+      cwd: await tempDir(),
+      env: {},
+      flags: { environment: badName },
+      requireUpstreamKey: true,
+    }),
+  );
+  assert.deepEqual(
+    bad.problems.map((p) => [p.path, p.source]),
+    [['environment', '--env']],
+  );
+  assert.ok(!bad.format().includes(badName));
+});
+
+test('an environment set by --env is blamed on the flag, not on the file or defaults', async () => {
+  const cwd = await tempDir({ 'mistral-guard.yaml': 'server:\n  port: 9000\n' });
+  const error = await problemsOf(loadConfig({ cwd, env: {}, flags: { environment: 'nowhere' } }));
+  assert.deepEqual(
+    error.problems.map((p) => [p.path, p.source, p.line]),
+    [['environment', '--env', undefined]],
+  );
+  assert.match(error.format(), /environment \[from --env\]: environment "nowhere" has no profile/);
+
+  const noKey = await problemsOf(
+    loadConfig({ cwd, env: {}, flags: { environment: 'staging' }, requireUpstreamKey: true }),
+  );
+  assert.match(noKey.format(), /environment "staging" \(set by --env\): looked in/);
+
+  const listed = await tempDir({
+    'mistral-guard.yaml': 'environments:\n  - development\n  - nowhere\n',
+  });
+  const fromFile = await problemsOf(loadConfig({ cwd: listed, env: {} }));
+  assert.deepEqual(
+    fromFile.problems.map((p) => [p.path, p.source, p.line, p.column]),
+    [['environments[1]', join(listed, 'mistral-guard.yaml'), 3, 5]],
+  );
+});
+
+test('only localhost, 127.0.0.0/8 and ::1 count as loopback', async () => {
+  for (const host of ['localhost', 'LOCALHOST', '127.0.0.1', '127.8.9.10', '::1', '[::1]']) {
+    assert.equal(isLoopbackHost(host), true, host);
+  }
+  for (const host of ['api.localhost', 'localhost.', 'localhost.example.com', '10.0.0.1', '::2']) {
+    assert.equal(isLoopbackHost(host), false, host);
+  }
+  const cwd = await tempDir();
+  const error = await problemsOf(
+    loadConfig({ cwd, env: { MISTRAL_BASE_URL: 'http://evil.localhost:8080' } }),
+  );
+  assert.match(
+    error.format(),
+    /upstream\.baseUrl \[from MISTRAL_BASE_URL\]: plain http:\/\/ is refused/,
+  );
 });

@@ -7,6 +7,7 @@ import {
   estimatePromptChars,
   isStream,
   maxTokensOf,
+  messageSizes,
   modelOf,
   setMaxTokens,
   textFields,
@@ -145,4 +146,80 @@ test('helpers tolerate shapes the schema would refuse', () => {
   const body = { messages: [null, 5, { content: [null, { type: 'image_url' }] }], input: 3 };
   for (const spec of ENDPOINTS) assert.doesNotThrow(() => textFields(spec, body));
   assert.equal(countMessages({ input: 'x' }), 0);
+});
+
+test('message sizes sum every text of a message, chunks and tool call arguments included', () => {
+  const body = {
+    messages: [
+      { role: 'system', content: 'abc' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'x'.repeat(60) },
+          { type: 'image_url', image_url: 'https://example.com/a.png' },
+          { type: 'text', text: 'y'.repeat(60) },
+        ],
+      },
+      {
+        role: 'assistant',
+        content: [{ type: 'thinking', thinking: [{ type: 'text', text: 'hm' }] }, { text: 'ok' }],
+        tool_calls: [
+          { function: { name: 'a', arguments: '{"q":1}' } },
+          { function: { name: 'b', arguments: { q: 'zz' } } },
+        ],
+      },
+      { role: 'user', content: null },
+    ],
+    prediction: { type: 'content', content: 'pred' },
+  };
+  assert.deepEqual(messageSizes(endpoint('ChatCompletionRequest'), body), [
+    { path: 'messages[0]', chars: 3 },
+    { path: 'messages[1]', chars: 120 },
+    { path: 'messages[2]', chars: 2 + 2 + '{"q":1}'.length + '{"q":"zz"}'.length },
+    { path: 'messages[3]', chars: 0 },
+    { path: 'prediction.content', chars: 4 },
+  ]);
+});
+
+test('message sizes cover every conversation and each top-level input', () => {
+  const sizes = (name: SchemaName) => messageSizes(endpoint(name), SAMPLES[name]());
+  assert.deepEqual(
+    sizes('FIMCompletionRequest').map((s) => s.path),
+    ['prompt', 'suffix'],
+  );
+  assert.deepEqual(sizes('EmbeddingRequest'), [
+    { path: 'input[0]', chars: 'Embed this sentence.'.length },
+    { path: 'input[1]', chars: 'As well as this one.'.length },
+  ]);
+  assert.deepEqual(
+    sizes('ChatModerationRequest').map((s) => s.path),
+    ['input[0][0]', 'input[1][0]', 'input[1][1]'],
+  );
+  assert.deepEqual(
+    sizes('ChatClassificationRequest').map((s) => s.path),
+    ['input.messages[0]'],
+  );
+  const batched = { input: [{ messages: [{ content: 'ab' }] }, { messages: [{ content: 'c' }] }] };
+  assert.deepEqual(messageSizes(endpoint('ChatClassificationRequest'), batched), [
+    { path: 'input[0].messages[0]', chars: 2 },
+    { path: 'input[1].messages[0]', chars: 1 },
+  ]);
+  assert.deepEqual(
+    sizes('OCRRequest').map((s) => s.path),
+    ['document_annotation_prompt'],
+  );
+  for (const spec of ENDPOINTS) {
+    const body = SAMPLES[spec.schemaName]();
+    const total = messageSizes(spec, body).reduce((sum, s) => sum + s.chars, 0);
+    assert.equal(total, estimatePromptChars(spec, body), spec.path);
+  }
+});
+
+test('message sizes tolerate shapes the schema would refuse', () => {
+  const body = { messages: [null, 5, { content: [null, { type: 'text', text: 7 }] }], input: 3 };
+  for (const spec of ENDPOINTS) assert.doesNotThrow(() => messageSizes(spec, body));
+  assert.deepEqual(
+    messageSizes(endpoint('ChatCompletionRequest'), body).map((s) => s.chars),
+    [0, 0, 0],
+  );
 });
