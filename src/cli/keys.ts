@@ -1,138 +1,25 @@
 import type { Command } from 'commander';
 import { GuardError } from '../errors.js';
-import { isWellFormedVirtualKey, VIRTUAL_KEY_PREFIX } from '../keys/format.js';
 import { openSqliteKeyStore } from '../keys/sqlite-store.js';
-import { type KeyStatus, keyStatus } from '../keys/status.js';
-import type { KeyStore, VirtualKeyRecord } from '../keys/types.js';
+import type { KeyPatch, KeyStore, VirtualKeyRecord } from '../keys/types.js';
 import { type CliContext, cliContext } from './context.js';
+import {
+  LIMIT_FLAGS,
+  type LimitFlagValues,
+  PROFILE_DEFAULT,
+  parseEnvironment,
+  parseExpires,
+  parseKeyId,
+  parseLimits,
+  parseMaxTokens,
+  parseModels,
+  parseName,
+} from './keys-flags.js';
+import { usage } from './keys-usage.js';
+import { narrowingNotes, printable, printDetails, printTable, view } from './keys-view.js';
 import { out, outJson, UsageError } from './output.js';
 
 type Config = CliContext['config'];
-
-const KEY_ID = /^key_[0-9A-Za-z]{16}$/;
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
-const DURATION = /^([1-9][0-9]{0,5})([hd])$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?Z$/;
-const HOUR_MS = 3_600_000;
-const MAX_EXPIRY_MS = 100 * 365 * 24 * HOUR_MS;
-// C0 and C1 controls: a name printed raw could carry terminal escape sequences.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const CONTROLS = new RegExp(CONTROL.source, 'g');
-
-/** What a key looks like to people: every field except the hash, plus its status now. */
-interface KeyView {
-  id: string;
-  name: string;
-  environment: string;
-  status: KeyStatus;
-  models: string[] | null;
-  maxTokens: number | null;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  rotatedAt: string | null;
-  replacedBy: string | null;
-  graceUntil: string | null;
-  limits: VirtualKeyRecord['limits'];
-  metadata: Record<string, string>;
-}
-
-// Fields are copied one by one, not spread: a field added to the record later (a second hash,
-// a key prefix) stays out of CLI output until someone decides it is safe to show.
-function view(record: VirtualKeyRecord, now: Date): KeyView {
-  return {
-    id: record.id,
-    name: record.name,
-    environment: record.environment,
-    status: keyStatus(record, now.getTime()),
-    models: record.models,
-    maxTokens: record.maxTokens,
-    createdAt: record.createdAt,
-    expiresAt: record.expiresAt,
-    revokedAt: record.revokedAt,
-    rotatedAt: record.rotatedAt,
-    replacedBy: record.replacedBy,
-    graceUntil: record.graceUntil,
-    limits: record.limits,
-    metadata: record.metadata,
-  };
-}
-
-function printable(text: string): string {
-  return text.replace(CONTROLS, '?');
-}
-
-function parseName(value: string): string {
-  const name = value.trim();
-  if (name.length === 0 || name.length > 100 || CONTROL.test(name)) {
-    throw new UsageError('--name must be 1 to 100 characters, without control characters');
-  }
-  return name;
-}
-
-function parseEnvironment(value: string | undefined, config: Config): string {
-  const environment = value ?? config.environment;
-  const known = Object.keys(config.profiles ?? {});
-  if (known.length > 0 && !known.includes(environment)) {
-    throw new UsageError(`--env must be one of the configured environments: ${known.join(', ')}`);
-  }
-  return environment;
-}
-
-function parseModels(value: string | undefined): string[] | null {
-  if (value === undefined) return null;
-  const models = [...new Set(value.split(',').map((m) => m.trim()))].filter((m) => m !== '');
-  if (models.length === 0) throw new UsageError('--models must name at least one model');
-  if (!models.every((m) => MODEL_NAME.test(m))) {
-    throw new UsageError(
-      '--models must be model names separated by commas (letters, digits and . _ : / -)',
-    );
-  }
-  return models;
-}
-
-function parseMaxTokens(value: string | undefined): number | null {
-  if (value === undefined) return null;
-  const n = Number(value);
-  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(n)) {
-    throw new UsageError('--max-tokens must be a positive integer');
-  }
-  return n;
-}
-
-function parseExpires(value: string | undefined, now: Date): string | null {
-  if (value === undefined) return null;
-  let at = Number.NaN;
-  const duration = DURATION.exec(value);
-  if (duration) {
-    at = now.getTime() + Number(duration[1]) * (duration[2] === 'd' ? 24 : 1) * HOUR_MS;
-  } else if (DATE.test(value) || UTC_TIME.test(value)) {
-    at = Date.parse(DATE.test(value) ? `${value}T00:00:00Z` : value);
-    // Date.parse rolls 2027-02-30 over to March; a date that does not survive the round trip
-    // was not a real date.
-    if (!Number.isNaN(at) && new Date(at).toISOString().slice(0, 10) !== value.slice(0, 10)) {
-      at = Number.NaN;
-    }
-  }
-  if (Number.isNaN(at) || at - now.getTime() > MAX_EXPIRY_MS) {
-    throw new UsageError(
-      '--expires must be a duration (12h, 30d) or a date within 100 years (2027-01-01, ' +
-        '2027-01-01T12:00Z)',
-    );
-  }
-  if (at <= now.getTime()) throw new UsageError('--expires must be in the future');
-  return new Date(at).toISOString();
-}
-
-function parseKeyId(value: string): string {
-  if (KEY_ID.test(value)) return value;
-  // Someone pasting the key itself gets told so, and the key is not echoed back.
-  if (value.startsWith(VIRTUAL_KEY_PREFIX) || isWellFormedVirtualKey(value)) {
-    throw new UsageError('ID must be a key id (key_...), not the key itself; see `keys list`');
-  }
-  throw new UsageError('ID must be "key_" followed by 16 letters or digits; see `keys list`');
-}
 
 async function withStore<T>(
   command: Command,
@@ -154,45 +41,11 @@ async function getOrFail(store: KeyStore, id: string): Promise<VirtualKeyRecord>
   return record;
 }
 
-function printDetails(v: KeyView): void {
-  const rows: Array<[string, string]> = [
-    ['id', v.id],
-    ['name', printable(v.name)],
-    ['environment', v.environment],
-    ['status', v.status],
-    ['models', v.models ? v.models.join(', ') : "the profile's"],
-    ['max tokens', v.maxTokens === null ? "the profile's" : String(v.maxTokens)],
-    ['created', v.createdAt],
-    ['expires', v.expiresAt ?? 'never'],
-  ];
-  if (v.revokedAt) rows.push(['revoked', v.revokedAt]);
-  if (v.replacedBy) rows.push(['replaced by', v.replacedBy], ['grace until', v.graceUntil ?? '-']);
-  for (const [label, value] of rows) out(`${`${label}:`.padEnd(13)} ${value}`);
+function printNotes(record: VirtualKeyRecord, config: Config): void {
+  for (const note of narrowingNotes(record, config)) process.stderr.write(`${note}\n`);
 }
 
-function printTable(views: KeyView[]): void {
-  const rows = [
-    ['ID', 'NAME', 'ENVIRONMENT', 'STATUS', 'CREATED', 'EXPIRES'],
-    ...views.map((v) => [
-      v.id,
-      printable(v.name),
-      v.environment,
-      v.status,
-      v.createdAt.slice(0, 16).replace('T', ' '),
-      v.expiresAt ? v.expiresAt.slice(0, 16).replace('T', ' ') : 'never',
-    ]),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows)
-    out(
-      row
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    );
-}
-
-interface CreateFlags {
+interface CreateFlags extends LimitFlagValues {
   name: string;
   env?: string;
   models?: string;
@@ -206,6 +59,7 @@ async function create(flags: CreateFlags, command: Command): Promise<void> {
   const name = parseName(flags.name);
   const models = parseModels(flags.models);
   const maxTokens = parseMaxTokens(flags.maxTokens);
+  const limits = parseLimits(flags);
   const expiresAt = parseExpires(flags.expires, now);
   await withStore(command, async (store, config) => {
     const environment = parseEnvironment(flags.env, config);
@@ -214,11 +68,13 @@ async function create(flags: CreateFlags, command: Command): Promise<void> {
       environment,
       models,
       maxTokens,
+      limits,
       expiresAt,
       now,
     });
-    const v = view(record, now);
+    const v = view(record, now, config);
 
+    printNotes(record, config);
     if (flags.json) {
       const { id, name: label, ...rest } = v;
       outJson({ id, name: label, key, ...rest });
@@ -234,12 +90,49 @@ async function create(flags: CreateFlags, command: Command): Promise<void> {
   });
 }
 
+interface UpdateFlags extends LimitFlagValues {
+  name?: string;
+  models?: string;
+  maxTokens?: string;
+  json?: boolean;
+}
+
+/** The patch the update flags ask for; only the flags given appear in it. */
+function patchOf(flags: UpdateFlags): KeyPatch {
+  const patch: KeyPatch = {};
+  if (flags.name !== undefined) patch.name = parseName(flags.name);
+  if (flags.models !== undefined) patch.models = parseModels(flags.models, true);
+  if (flags.maxTokens !== undefined) patch.maxTokens = parseMaxTokens(flags.maxTokens, true);
+  const limits = parseLimits(flags, true);
+  if (Object.keys(limits).length > 0) patch.limits = limits;
+  if (Object.keys(patch).length === 0) {
+    const names = ['--name', '--models', '--max-tokens', ...LIMIT_FLAGS.map(([, flag]) => flag)];
+    throw new UsageError(`nothing to change: give at least one of ${names.join(', ')}`);
+  }
+  return patch;
+}
+
+async function update(id: string, flags: UpdateFlags, command: Command): Promise<void> {
+  const keyId = parseKeyId(id);
+  const patch = patchOf(flags);
+  const now = new Date();
+  await withStore(command, async (store, config) => {
+    const before = await getOrFail(store, keyId);
+    const after = (await store.update(keyId, patch)) ?? before;
+    const v = view(after, now, config);
+
+    printNotes(after, config);
+    if (flags.json) return outJson(v);
+    printDetails(v);
+    process.stderr.write('Updated; running gateways apply it from their next request.\n');
+  });
+}
+
 async function list(flags: { all?: boolean; json?: boolean }, command: Command): Promise<void> {
   const now = new Date();
-  await withStore(command, async (store) => {
-    const views = (await store.list({ includeRevoked: flags.all === true })).map((r) =>
-      view(r, now),
-    );
+  await withStore(command, async (store, config) => {
+    const records = await store.list({ includeRevoked: flags.all === true });
+    const views = records.map((r) => view(r, now, config));
     if (flags.json) return outJson(views);
     if (views.length > 0) return printTable(views);
     out(flags.all ? 'No keys.' : 'No keys (revoked keys are shown with --all).');
@@ -248,8 +141,8 @@ async function list(flags: { all?: boolean; json?: boolean }, command: Command):
 
 async function show(id: string, flags: { json?: boolean }, command: Command): Promise<void> {
   const keyId = parseKeyId(id);
-  await withStore(command, async (store) => {
-    const v = view(await getOrFail(store, keyId), new Date());
+  await withStore(command, async (store, config) => {
+    const v = view(await getOrFail(store, keyId), new Date(), config);
     if (flags.json) return outJson(v);
     printDetails(v);
   });
@@ -258,11 +151,11 @@ async function show(id: string, flags: { json?: boolean }, command: Command): Pr
 async function revoke(id: string, flags: { json?: boolean }, command: Command): Promise<void> {
   const keyId = parseKeyId(id);
   const now = new Date();
-  await withStore(command, async (store) => {
+  await withStore(command, async (store, config) => {
     const before = await getOrFail(store, keyId);
     const after = (await store.revoke(keyId, now)) ?? before;
     const alreadyRevoked = before.revokedAt !== null;
-    if (flags.json) return outJson({ ...view(after, now), alreadyRevoked });
+    if (flags.json) return outJson({ ...view(after, now, config), alreadyRevoked });
     out(
       alreadyRevoked
         ? `${keyId} was already revoked at ${after.revokedAt}.`
@@ -271,22 +164,42 @@ async function revoke(id: string, flags: { json?: boolean }, command: Command): 
   });
 }
 
+function limitOptions(command: Command, clearable: boolean): Command {
+  const clear = clearable ? `; "${PROFILE_DEFAULT}" clears it` : '';
+  for (const [, flag, what] of LIMIT_FLAGS) {
+    command.option(`${flag} <n>`, `${what}, below the profile's${clear}`);
+  }
+  return command;
+}
+
 /**
- * Adds `keys create|list|show|revoke` to the program. Keys are printed once, by `create`;
- * hashes never.
+ * Adds `keys create|update|list|show|revoke|usage` to the program. Keys are printed once, by
+ * `create`; hashes never.
  */
 export function registerKeysCommands(program: Command): void {
-  const keys = program.command('keys').description('create, list, show and revoke virtual keys');
-  keys
+  const keys = program
+    .command('keys')
+    .description('create, update, list, show and revoke virtual keys, and show their usage');
+  const createCommand = keys
     .command('create')
     .description('create a virtual key and print it, this once')
     .requiredOption('--name <name>', 'a label for people, e.g. the application holding the key')
     .option('--env <name>', 'environment of the key (default: the configured environment)')
-    .option('--models <list>', "comma-separated models the key may use (default: the profile's)")
+    .option(
+      '--models <list>',
+      "comma-separated models the key may use, mistral-* for a prefix (default: the profile's)",
+    )
     .option('--max-tokens <n>', "highest max_tokens the key may ask for (default: the profile's)")
-    .option('--expires <when>', 'a duration (12h, 30d) or a UTC date (2027-01-01)')
-    .option('--json', 'print JSON')
-    .action(create);
+    .option('--expires <when>', 'a duration (12h, 30d) or a UTC date (2027-01-01)');
+  limitOptions(createCommand, false).option('--json', 'print JSON').action(create);
+  const updateCommand = keys
+    .command('update')
+    .description('change the policy of a key; running gateways apply it from their next request')
+    .argument('<id>', 'key id (key_...)')
+    .option('--name <name>', 'a new label')
+    .option('--models <list>', `comma-separated models; "${PROFILE_DEFAULT}" for the profile's`)
+    .option('--max-tokens <n>', `highest max_tokens; "${PROFILE_DEFAULT}" for the profile's`);
+  limitOptions(updateCommand, true).option('--json', 'print JSON').action(update);
   keys
     .command('list')
     .description('list keys, without revoked ones unless --all')
@@ -305,4 +218,10 @@ export function registerKeysCommands(program: Command): void {
     .argument('<id>', 'key id (key_...)')
     .option('--json', 'print JSON')
     .action(revoke);
+  keys
+    .command('usage')
+    .description("show a key's requests, tokens and budgets now, from the shared Redis counters")
+    .argument('<id>', 'key id (key_...)')
+    .option('--json', 'print JSON')
+    .action(usage);
 }

@@ -89,7 +89,7 @@ function freeze(record: VirtualKeyRecord): VirtualKeyRecord {
   // Cached records are shared by every request of a key: one stage mutating its copy must not
   // change what the next request sees.
   if (record.models) Object.freeze(record.models);
-  if (record.limits) Object.freeze(record.limits);
+  Object.freeze(record.limits);
   Object.freeze(record.metadata);
   return Object.freeze(record);
 }
@@ -105,8 +105,9 @@ const REFUSALS = {
  *
  * The store is asked at most once per key between two changes: answers, known and unknown, are
  * cached by hash, and the whole cache is dropped when `changes` reports a commit anywhere (a
- * CLI revoke, a key created by another replica). Revoked and expired keys stay cached, since
- * their state is checked against the clock on every call.
+ * CLI revoke or `keys update`, a key created by another replica), so a changed model list or
+ * limit applies from the next request. Revoked and expired keys stay cached, since their state
+ * is checked against the clock on every call.
  *
  * @example
  * const store = openSqliteKeyStore(config.dataDir);

@@ -13,6 +13,7 @@ import type {
   KeyLimits,
   KeyPatch,
   KeyStore,
+  StoredKeyLimits,
   VirtualKeyRecord,
 } from './types.js';
 
@@ -50,7 +51,34 @@ const MIGRATIONS: Migration[] = [
         BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
     `,
   },
+  {
+    // Limits move from a JSON column to one column each, so that SQLite itself refuses a zero
+    // or negative limit. Values the old column held that are not positive integers are
+    // dropped: the key then falls back to its profile's limit, never to none.
+    version: 2,
+    up: `
+      ALTER TABLE virtual_keys ADD COLUMN rpm INTEGER CHECK (rpm > 0);
+      ALTER TABLE virtual_keys ADD COLUMN tpm INTEGER CHECK (tpm > 0);
+      ALTER TABLE virtual_keys ADD COLUMN concurrency INTEGER CHECK (concurrency > 0);
+      ALTER TABLE virtual_keys ADD COLUMN daily_tokens INTEGER CHECK (daily_tokens > 0);
+      ALTER TABLE virtual_keys ADD COLUMN monthly_tokens INTEGER CHECK (monthly_tokens > 0);
+      UPDATE virtual_keys SET
+        rpm = ${fromJson('rpm')},
+        tpm = ${fromJson('tpm')},
+        concurrency = ${fromJson('concurrency')},
+        daily_tokens = ${fromJson('dailyTokens')},
+        monthly_tokens = ${fromJson('monthlyTokens')}
+      WHERE limits IS NOT NULL AND json_valid(limits);
+      ALTER TABLE virtual_keys DROP COLUMN limits;
+    `,
+  },
 ];
+
+/** SQL reading one limit out of the old JSON column, or NULL when it is not a usable limit. */
+function fromJson(field: string): string {
+  const value = `json_extract(limits, '$.${field}')`;
+  return `CASE WHEN json_type(limits, '$.${field}') = 'integer' AND ${value} > 0 THEN ${value} END`;
+}
 
 interface Row {
   id: string;
@@ -65,11 +93,25 @@ interface Row {
   rotated_at: string | null;
   replaced_by: string | null;
   grace_until: string | null;
-  limits: string | null;
+  rpm: number | null;
+  tpm: number | null;
+  concurrency: number | null;
+  daily_tokens: number | null;
+  monthly_tokens: number | null;
   metadata: string;
 }
 
-const COLUMNS: Record<keyof KeyPatch, keyof Row> = {
+type LimitField = keyof StoredKeyLimits;
+
+const LIMIT_COLUMNS: Record<LimitField, keyof Row> = {
+  rpm: 'rpm',
+  tpm: 'tpm',
+  concurrency: 'concurrency',
+  dailyTokens: 'daily_tokens',
+  monthlyTokens: 'monthly_tokens',
+};
+
+const COLUMNS: Record<Exclude<keyof KeyPatch, 'limits'>, keyof Row> = {
   name: 'name',
   models: 'models',
   maxTokens: 'max_tokens',
@@ -78,7 +120,6 @@ const COLUMNS: Record<keyof KeyPatch, keyof Row> = {
   rotatedAt: 'rotated_at',
   replacedBy: 'replaced_by',
   graceUntil: 'grace_until',
-  limits: 'limits',
   metadata: 'metadata',
 };
 
@@ -96,15 +137,41 @@ function fromRow(row: Row): VirtualKeyRecord {
     rotatedAt: row.rotated_at,
     replacedBy: row.replaced_by,
     graceUntil: row.grace_until,
-    limits: row.limits === null ? null : (JSON.parse(row.limits) as KeyLimits),
+    limits: {
+      rpm: row.rpm,
+      tpm: row.tpm,
+      concurrency: row.concurrency,
+      dailyTokens: row.daily_tokens,
+      monthlyTokens: row.monthly_tokens,
+    },
     metadata: JSON.parse(row.metadata) as Record<string, string>,
   };
 }
 
-function toColumn(field: keyof KeyPatch, value: unknown): unknown {
-  if (field === 'models' || field === 'limits') return value == null ? null : JSON.stringify(value);
+function toColumn(field: keyof typeof COLUMNS, value: unknown): unknown {
+  if (field === 'models') return value == null ? null : JSON.stringify(value);
   if (field === 'metadata') return JSON.stringify(value ?? {});
   return value ?? null;
+}
+
+/** Checks one limit before it reaches SQL, so a bad value fails with its name, not a constraint. */
+function limitValue(field: LimitField, value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`limits.${field} must be a positive integer or null`);
+  }
+  return value;
+}
+
+/** Every limit field present, null where `limits` does not set one. */
+function storedLimits(limits: KeyLimits | null | undefined): StoredKeyLimits {
+  return {
+    rpm: limitValue('rpm', limits?.rpm),
+    tpm: limitValue('tpm', limits?.tpm),
+    concurrency: limitValue('concurrency', limits?.concurrency),
+    dailyTokens: limitValue('dailyTokens', limits?.dailyTokens),
+    monthlyTokens: limitValue('monthlyTokens', limits?.monthlyTokens),
+  };
 }
 
 /** A new public key id: `key_` and 16 base62 characters (95 random bits). */
@@ -154,13 +221,15 @@ export class SqliteKeyStore implements KeyStore {
       rotatedAt: null,
       replacedBy: null,
       graceUntil: null,
-      limits: input.limits ?? null,
+      limits: storedLimits(input.limits),
       metadata: input.metadata ?? {},
     };
+    const { limits } = record;
     this.#db
       .prepare(
         `INSERT INTO virtual_keys (id, name, hash, environment, models, max_tokens, created_at,
-          expires_at, limits, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, metadata)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         record.id,
@@ -171,7 +240,11 @@ export class SqliteKeyStore implements KeyStore {
         record.maxTokens,
         record.createdAt,
         record.expiresAt,
-        toColumn('limits', record.limits),
+        limits.rpm,
+        limits.tpm,
+        limits.concurrency,
+        limits.dailyTokens,
+        limits.monthlyTokens,
         toColumn('metadata', record.metadata),
       );
     this.#writes++;
@@ -204,13 +277,30 @@ export class SqliteKeyStore implements KeyStore {
     return this.get(id);
   }
 
+  /**
+   * Changes the fields given; an undefined field stays as it is. Limits change one by one:
+   * `{ limits: { rpm: 10 } }` leaves the key's other limits alone.
+   */
   async update(id: string, patch: KeyPatch): Promise<VirtualKeyRecord | null> {
-    const fields = (Object.keys(patch) as (keyof KeyPatch)[]).filter((f) => f in COLUMNS);
-    if (fields.length > 0) {
-      // Column names come from the fixed COLUMNS table, never from the caller.
-      const sets = fields.map((f) => `${COLUMNS[f]} = ?`).join(', ');
-      const values = fields.map((f) => toColumn(f, patch[f]));
-      this.#db.prepare(`UPDATE virtual_keys SET ${sets} WHERE id = ?`).run(...values, id);
+    // Column names come from the fixed tables above, never from the caller.
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const [field, column] of Object.entries(COLUMNS) as [keyof typeof COLUMNS, string][]) {
+      if (patch[field] === undefined) continue;
+      sets.push(`${column} = ?`);
+      values.push(toColumn(field, patch[field]));
+    }
+    if (patch.limits !== undefined) {
+      for (const [field, column] of Object.entries(LIMIT_COLUMNS) as [LimitField, string][]) {
+        if (patch.limits !== null && patch.limits[field] === undefined) continue;
+        sets.push(`${column} = ?`);
+        values.push(limitValue(field, patch.limits?.[field]));
+      }
+    }
+    if (sets.length > 0) {
+      this.#db
+        .prepare(`UPDATE virtual_keys SET ${sets.join(', ')} WHERE id = ?`)
+        .run(...values, id);
       this.#writes++;
     }
     return this.get(id);

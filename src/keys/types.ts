@@ -3,17 +3,35 @@
  * that a networked store (PostgreSQL) can implement it as well as the embedded SQLite one.
  */
 
-/** Per-key limits, stored now and enforced by `limits/`; an absent field means no own limit. */
+/**
+ * Per-key limits, enforced by `limits/`. Each is a positive integer; an absent or null field
+ * means the key has no limit of its own there, and its profile's applies. A key's limit can only
+ * narrow its profile's (see `effectivePolicy`).
+ */
 export interface KeyLimits {
   /** Requests per minute. */
-  rpm?: number;
-  /** Tokens per minute. */
-  tpm?: number;
+  rpm?: number | null;
+  /** Prompt and completion tokens per minute. */
+  tpm?: number | null;
   /** Requests in flight at once. */
-  concurrency?: number;
-  dailyTokens?: number;
-  monthlyTokens?: number;
+  concurrency?: number | null;
+  /** Tokens per UTC day. */
+  dailyTokens?: number | null;
+  /** Tokens per UTC month. */
+  monthlyTokens?: number | null;
 }
+
+/** A key's own limits as stored and read back: every field present, null where unset. */
+export type StoredKeyLimits = Required<KeyLimits>;
+
+/** The names of the per-key limits, in the order they are shown. */
+export const KEY_LIMIT_NAMES = [
+  'rpm',
+  'tpm',
+  'concurrency',
+  'dailyTokens',
+  'monthlyTokens',
+] as const;
 
 /** One virtual key as stored. Holds the key's hash, never the key itself. */
 export interface VirtualKeyRecord {
@@ -39,7 +57,8 @@ export interface VirtualKeyRecord {
   replacedBy: string | null;
   /** Until when a rotated key keeps working; null with `replacedBy` set means not at all. */
   graceUntil: string | null;
-  limits: KeyLimits | null;
+  /** The key's own limits; each null field takes the profile's. Never null itself. */
+  limits: StoredKeyLimits;
   /** Free-form labels (owner, team, ticket); never used for decisions. */
   metadata: Record<string, string>;
 }
@@ -57,7 +76,10 @@ export interface CreateKeyInput {
   now?: Date;
 }
 
-/** The fields `update` may change. Identity, hash and creation time never change. */
+/**
+ * The fields `update` may change. Identity, hash and creation time never change. In `limits`,
+ * only the fields given change (null clears one); `limits: null` clears them all.
+ */
 export type KeyPatch = Partial<
   Pick<
     VirtualKeyRecord,
@@ -69,10 +91,9 @@ export type KeyPatch = Partial<
     | 'rotatedAt'
     | 'replacedBy'
     | 'graceUntil'
-    | 'limits'
     | 'metadata'
   >
->;
+> & { limits?: KeyLimits | null };
 
 /** Where virtual keys live. Every method resolves to null for an unknown id or hash. */
 export interface KeyStore {

@@ -117,6 +117,7 @@ test('records handed out are frozen, so one request cannot change the next', asy
   const record = await auth.authenticate(`Bearer ${key}`, NOW);
   assert.ok(Object.isFrozen(record));
   assert.ok(Object.isFrozen(record.metadata));
+  assert.ok(Object.isFrozen(record.limits));
 });
 
 test('a revoked key is refused with revoked_api_key', async (t) => {
@@ -158,6 +159,26 @@ test('a revoke through another connection is seen at the very next call', async 
   await cli.revoke(record.id, NOW);
   const error = await refusal(auth.authenticate(`Bearer ${key}`, NOW));
   assert.ok(isGuardError(error, 'revoked_api_key'));
+});
+
+test('a limit changed through another connection applies from the very next call', async (t) => {
+  const { auth, cli, lookups } = setup(t);
+  const { record, key } = await create(cli);
+  assert.equal((await auth.authenticate(`Bearer ${key}`, NOW)).limits.rpm, null);
+  assert.equal((await auth.authenticate(`Bearer ${key}`, NOW)).limits.rpm, null);
+  assert.equal(lookups(), 1);
+
+  await cli.update(record.id, { limits: { rpm: 5, monthlyTokens: 1000 }, models: ['codestral-*'] });
+  const updated = await auth.authenticate(`Bearer ${key}`, NOW);
+  assert.deepEqual(updated.limits, {
+    rpm: 5,
+    tpm: null,
+    concurrency: null,
+    dailyTokens: null,
+    monthlyTokens: 1000,
+  });
+  assert.deepEqual(updated.models, ['codestral-*']);
+  assert.equal(lookups(), 2);
 });
 
 test('a key stored by another connection is found although it was cached as unknown', async (t) => {

@@ -126,6 +126,11 @@ test('the created key never appears again, in output or in the database files', 
   await box.run('keys', 'show', id);
   await box.run('keys', 'show', id, '--json');
   await box.run('keys', 'show', key);
+  await box.run('keys', 'update', id, '--rpm', '5');
+  await box.run('keys', 'update', key, '--rpm', '5');
+  await box.run('keys', 'update', id, '--json', '--models', 'mistral-*');
+  await box.run('keys', 'usage', id);
+  await box.run('keys', 'usage', key, '--json');
   await box.run('keys', 'revoke', key);
   await box.run('keys', 'revoke', id);
   await box.run('keys', 'revoke', id, '--json');

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { hashVirtualKey, isWellFormedVirtualKey } from '../../src/keys/format.js';
 import { openSqliteKeyStore, type SqliteKeyStore } from '../../src/keys/sqlite-store.js';
-import { openSqlite, SQLITE_FILE } from '../../src/store/sqlite.js';
+import { migrate, openSqlite, SQLITE_FILE } from '../../src/store/sqlite.js';
+
+const NO_LIMITS = {
+  rpm: null,
+  tpm: null,
+  concurrency: null,
+  dailyTokens: null,
+  monthlyTokens: null,
+};
 
 function tempStore(t: TestContext): { store: SqliteKeyStore; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'mg-keys-store-'));
@@ -57,7 +65,13 @@ test('every chosen field, including JSON ones, survives the round trip', async (
     rotatedAt: null,
     replacedBy: null,
     graceUntil: null,
-    limits: { rpm: 60, tpm: 100_000, concurrency: 4, dailyTokens: 1_000_000 },
+    limits: {
+      rpm: 60,
+      tpm: 100_000,
+      concurrency: 4,
+      dailyTokens: 1_000_000,
+      monthlyTokens: null,
+    },
     metadata: { team: 'support' },
   });
 });
@@ -117,7 +131,7 @@ test('update changes only the fields given and keeps identity and hash', async (
     ...record,
     name: 'renamed',
     models: ['mistral-large-latest'],
-    limits: { rpm: 5 },
+    limits: { ...NO_LIMITS, rpm: 5 },
     replacedBy: 'key_AAAAAAAAAAAAAAAA',
     graceUntil: '2026-07-01T00:00:00.000Z',
   });
@@ -136,7 +150,7 @@ test('reopening the database keeps keys and runs the migration only once', async
   const db = openSqlite(join(dir, SQLITE_FILE));
   t.after(() => db.close());
   assert.deepEqual(db.prepare("SELECT version FROM schema_versions WHERE module = 'keys'").get(), {
-    version: 1,
+    version: 2,
   });
   const indexes = db.prepare('PRAGMA index_list(virtual_keys)').all() as Array<{
     name: string;
@@ -178,4 +192,133 @@ test('commits to other tables of the shared file do not count as key changes', a
     )
     .run();
   assert.equal(changed(), true);
+});
+
+test('a key created without limits has every limit null, so its profile applies', async (t) => {
+  const { store } = tempStore(t);
+  const { record } = await store.create({ name: 'plain', environment: 'development' });
+  assert.deepEqual(record.limits, NO_LIMITS);
+  assert.deepEqual((await store.get(record.id))?.limits, NO_LIMITS);
+});
+
+test('limits change one by one: null clears one, limits null clears them all', async (t) => {
+  const { store } = tempStore(t);
+  const { record } = await store.create({
+    name: 'a',
+    environment: 'development',
+    limits: { rpm: 60, tpm: 1000, monthlyTokens: 5_000_000 },
+  });
+  const narrowed = await store.update(record.id, { limits: { tpm: null, concurrency: 2 } });
+  assert.deepEqual(narrowed?.limits, {
+    rpm: 60,
+    tpm: null,
+    concurrency: 2,
+    dailyTokens: null,
+    monthlyTokens: 5_000_000,
+  });
+  const renamed = await store.update(record.id, { name: 'b' });
+  assert.deepEqual(renamed?.limits, narrowed?.limits);
+  const cleared = await store.update(record.id, { limits: null });
+  assert.deepEqual(cleared?.limits, NO_LIMITS);
+});
+
+test('a limit that is not a positive integer is refused with its name', async (t) => {
+  const { store } = tempStore(t);
+  const { record } = await store.create({ name: 'a', environment: 'development' });
+  for (const rpm of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
+    await assert.rejects(store.update(record.id, { limits: { rpm } }), /limits\.rpm must be/);
+  }
+  await assert.rejects(
+    store.create({ name: 'b', environment: 'development', limits: { dailyTokens: 0 } }),
+    /limits\.dailyTokens must be a positive integer or null/,
+  );
+  assert.deepEqual((await store.get(record.id))?.limits, NO_LIMITS);
+  assert.equal((await store.list()).length, 1);
+});
+
+test('the database itself refuses a limit below 1 written around the store', async (t) => {
+  const { store, dir } = tempStore(t);
+  const { record } = await store.create({ name: 'a', environment: 'development' });
+  const raw = openSqlite(join(dir, SQLITE_FILE));
+  t.after(() => raw.close());
+  assert.throws(
+    () => raw.prepare('UPDATE virtual_keys SET monthly_tokens = 0 WHERE id = ?').run(record.id),
+    /CHECK constraint failed/,
+  );
+});
+
+/** The schema the first version of the store created, kept to test the upgrade from it. */
+const FIRST_SCHEMA = `
+  CREATE TABLE virtual_keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, environment TEXT NOT NULL,
+    models TEXT, max_tokens INTEGER, created_at TEXT NOT NULL, expires_at TEXT,
+    revoked_at TEXT, rotated_at TEXT, replaced_by TEXT, grace_until TEXT, limits TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}'
+  ) STRICT;
+  CREATE UNIQUE INDEX virtual_keys_hash ON virtual_keys (hash);
+  CREATE TABLE virtual_keys_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO virtual_keys_version (id, version) VALUES (1, 0);
+  CREATE TRIGGER virtual_keys_inserted AFTER INSERT ON virtual_keys
+    BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
+  CREATE TRIGGER virtual_keys_updated AFTER UPDATE ON virtual_keys
+    BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
+  CREATE TRIGGER virtual_keys_deleted AFTER DELETE ON virtual_keys
+    BEGIN UPDATE virtual_keys_version SET version = version + 1; END;
+`;
+
+test('a database made by the first schema is upgraded and keeps its keys and limits', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-keys-upgrade-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const old = openSqlite(join(dir, SQLITE_FILE));
+  migrate(old, 'keys', [{ version: 1, up: FIRST_SCHEMA }]);
+  const insert = old.prepare(
+    `INSERT INTO virtual_keys (id, name, hash, environment, created_at, limits)
+     VALUES (?, ?, ?, 'production', '2026-01-01T00:00:00.000Z', ?)`,
+  );
+  insert.run('key_AAAAAAAAAAAAAAAA', 'limited', 'a'.repeat(64), '{"rpm":60,"dailyTokens":1000}');
+  insert.run('key_BBBBBBBBBBBBBBBB', 'plain', 'b'.repeat(64), null);
+  // Values the old JSON column could hold but no limit may be: each falls back to the profile.
+  insert.run(
+    'key_CCCCCCCCCCCCCCCC',
+    'odd',
+    'c'.repeat(64),
+    '{"rpm":0,"tpm":1.5,"concurrency":"4"}',
+  );
+  insert.run('key_DDDDDDDDDDDDDDDD', 'broken', 'd'.repeat(64), 'not json');
+  old.close();
+
+  const store = openSqliteKeyStore(dir);
+  t.after(() => store.close());
+  assert.deepEqual((await store.get('key_AAAAAAAAAAAAAAAA'))?.limits, {
+    ...NO_LIMITS,
+    rpm: 60,
+    dailyTokens: 1000,
+  });
+  for (const id of ['key_BBBBBBBBBBBBBBBB', 'key_CCCCCCCCCCCCCCCC', 'key_DDDDDDDDDDDDDDDD']) {
+    assert.deepEqual((await store.get(id))?.limits, NO_LIMITS, id);
+  }
+  assert.equal((await store.findByHash('a'.repeat(64)))?.name, 'limited');
+
+  const raw = openSqlite(join(dir, SQLITE_FILE));
+  t.after(() => raw.close());
+  const columns = (raw.prepare('PRAGMA table_info(virtual_keys)').all() as { name: string }[]).map(
+    (c) => c.name,
+  );
+  assert.ok(!columns.includes('limits'));
+  assert.deepEqual(raw.prepare("SELECT version FROM schema_versions WHERE module = 'keys'").get(), {
+    version: 2,
+  });
+});
+
+test('after the upgrade, the change feed still sees updates made by another connection', async (t) => {
+  const { store, dir } = tempStore(t);
+  const { record } = await store.create({ name: 'a', environment: 'development' });
+  const other = openSqliteKeyStore(dir);
+  t.after(() => other.close());
+  const changed = store.changes();
+  await other.update(record.id, { limits: { rpm: 7 } });
+  assert.equal(changed(), true);
+  assert.equal((await store.get(record.id))?.limits.rpm, 7);
 });
