@@ -69,6 +69,21 @@ export const ERROR_CODES = {
     type: 'invalid_request_error',
     message: 'This method is not allowed on this endpoint.',
   },
+  bad_request: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The HTTP request is malformed.',
+  },
+  request_timeout: {
+    status: 408,
+    type: 'invalid_request_error',
+    message: 'The request was not received in time.',
+  },
+  headers_too_large: {
+    status: 431,
+    type: 'invalid_request_error',
+    message: 'The request headers are too large.',
+  },
   invalid_json: {
     status: 400,
     type: 'invalid_request_error',

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { EffectivePolicy } from '../policy/policy.js';
+import type { GuardOutcome } from './guard.js';
 
 /** What the gateway learns about one request as it moves through the stages. */
 export interface RequestContext {
@@ -22,6 +23,8 @@ export interface RequestContext {
   status: number;
   errorCode: string | null;
   upstreamStatus: number | null;
+  /** What the content guard found and did; null when it did not run. */
+  guard: GuardOutcome | null;
 }
 
 /** Starts the context of a request as it arrives. */
@@ -48,6 +51,7 @@ export function newContext(request: FastifyRequest, requestId: string): RequestC
     status: 0,
     errorCode: null,
     upstreamStatus: null,
+    guard: null,
   };
 }
 

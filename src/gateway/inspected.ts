@@ -1,25 +1,26 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
+import { checkDepth, MAX_JSON_DEPTH } from '../mistral/depth.js';
 import {
   countMessages,
   ENDPOINTS,
   type EndpointSpec,
   isStream,
   maxTokensOf,
+  messageSizes,
   modelOf,
   setMaxTokens,
-  textFields,
 } from '../mistral/endpoints.js';
 import { formatIssues } from '../mistral/issues.js';
 import { getSchemas } from '../mistral/schemas.js';
 import { allowsAnyModel, type EffectivePolicy, modelAllowed } from '../policy/policy.js';
 import { isJsonContentType, parseJsonBody, readBody } from './body.js';
 import type { RequestContext } from './context.js';
+import { inspectAnswer, inspectRequest, newOutcome, StreamGuard } from './guard.js';
 import { upstreamHeaders } from './headers.js';
-import { isEventStream, readUpstreamJson, relayEventStream } from './relay.js';
+import { abortOnClientClose, isEventStream, readUpstreamJson, relayEventStream } from './relay.js';
+import type { HandlerDeps } from './server.js';
 import { record, sendError } from './server.js';
-import type { GatewayDeps } from './types.js';
-import type { Upstream } from './upstream.js';
 
 type Finish = (status: number, body: unknown, headers?: Record<string, string>) => Promise<unknown>;
 
@@ -38,7 +39,7 @@ export async function handleInspected(
   request: FastifyRequest,
   reply: FastifyReply,
   endpoint: EndpointSpec,
-  deps: GatewayDeps & { upstream: Upstream },
+  deps: HandlerDeps,
   finish: Finish,
 ): Promise<unknown> {
   const ctx = request.ctx;
@@ -49,16 +50,25 @@ export async function handleInspected(
     throw new GuardError('unsupported_media_type');
   }
   const body = parseJsonBody(await readBody(request.raw, policy.maxBodyBytes));
+  const tooDeep = checkDepth(body);
+  if (tooDeep !== null) {
+    throw new GuardError('invalid_request', {
+      message: `${tooDeep} is nested too deeply: at most ${MAX_JSON_DEPTH} levels.`,
+      param: tooDeep,
+    });
+  }
   validate(endpoint, body, policy);
   const payload = body as Record<string, unknown>;
   ctx.stream = endpoint.streamable && isStream(payload);
   checkModel(endpoint, payload, policy, ctx);
   enforceMaxTokens(endpoint, payload, policy);
+  const guard = deps.guards.get(ctx.environment!);
+  if (guard) {
+    ctx.guard = newOutcome();
+    inspectRequest(guard, endpoint, payload, ctx.guard, deps.logger);
+  }
 
-  const abort = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) abort.abort();
-  });
+  const abort = abortOnClientClose(reply);
   const upstreamKey = deps.config.upstreamKeys[ctx.environment!];
   if (!upstreamKey) throw new GuardError('upstream_auth_failed');
   const res = await deps.upstream.request({
@@ -76,8 +86,12 @@ export async function handleInspected(
 
   if (ctx.stream && res.statusCode === 200 && isEventStream(res)) {
     reply.hijack();
+    const streamGuard =
+      guard?.inspectsOutput && ctx.guard ? new StreamGuard(guard, ctx.guard, deps.logger) : null;
     try {
       await relayEventStream(res, reply.raw, ctx, {
+        transform: streamGuard ? (data) => streamGuard.event(data) : undefined,
+        flush: streamGuard ? () => streamGuard.finish() : undefined,
         beforeDone: async () => {
           ctx.status = 200;
           await record(ctx, deps);
@@ -95,6 +109,9 @@ export async function handleInspected(
     return;
   }
   const answer = await readUpstreamJson(res, ctx);
+  if (guard?.inspectsOutput && ctx.guard && answer.status < 300) {
+    inspectAnswer(guard, answer.json, ctx.guard, deps.logger);
+  }
   return finish(answer.status, answer.json, answer.headers);
 }
 
@@ -116,11 +133,11 @@ function validate(endpoint: EndpointSpec, body: unknown, policy: EffectivePolicy
       param: 'messages',
     });
   }
-  for (const field of textFields(endpoint, body as Record<string, unknown>)) {
-    if (field.get().length > policy.maxMessageChars) {
+  for (const message of messageSizes(endpoint, body as Record<string, unknown>)) {
+    if (message.chars > policy.maxMessageChars) {
       throw new GuardError('invalid_request', {
-        message: `${field.path} is too long: at most ${policy.maxMessageChars} characters.`,
-        param: field.path,
+        message: `${message.path} is too long: at most ${policy.maxMessageChars} characters.`,
+        param: message.path,
       });
     }
   }

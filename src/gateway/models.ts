@@ -49,7 +49,8 @@ export async function handleModels(
   if (!Array.isArray(list?.data)) {
     throw new GuardError('upstream_error', { cause: new Error('model list without data') });
   }
-  const allowed = list.data.filter((card: ModelCard) => {
+  const allowed = list.data.filter((card: ModelCard | null) => {
+    if (typeof card !== 'object' || card === null) return false;
     const names = [card.id, ...(Array.isArray(card.aliases) ? card.aliases : [])];
     return names.some((n) => typeof n === 'string' && modelAllowed(policy, n));
   });

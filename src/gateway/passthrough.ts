@@ -1,7 +1,9 @@
+import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import type { RequestContext } from './context.js';
 import { relayedHeaders, upstreamHeaders } from './headers.js';
+import { abortOnClientClose, upstreamErrorBody } from './relay.js';
 import { record } from './server.js';
 import type { GatewayDeps } from './types.js';
 import type { Upstream } from './upstream.js';
@@ -10,6 +12,26 @@ type Finish = (status: number, body: unknown, headers?: Record<string, string>) 
 
 // Path segments that could walk out of the allowed prefix once a server normalises them.
 const UNSAFE_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\//i;
+
+/**
+ * Passes a streamed request body on while counting it: a chunked upload (no Content-Length)
+ * past the profile's limit fails the upstream call with 413 instead of being forwarded whole.
+ */
+function capped(body: Readable, limit: number): Readable {
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > limit) {
+        done(new GuardError('body_too_large', { headers: { connection: 'close' } }));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  body.on('error', (error) => counter.destroy(error));
+  return body.pipe(counter);
+}
 
 /** True when the caller's profile lists this path as a pass-through prefix. */
 export function passThroughAllowed(ctx: RequestContext): boolean {
@@ -39,15 +61,12 @@ export async function handlePassThrough(
   const hasBody = ctx.method !== 'GET' && ctx.method !== 'DELETE';
   const contentType = request.headers['content-type'];
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-  const abort = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) abort.abort();
-  });
+  const abort = abortOnClientClose(reply);
   const res = await deps.upstream.request({
     method: ctx.method,
     path: ctx.path + query,
     headers: upstreamHeaders(request.headers, upstreamKey.reveal(), ctx.requestId, contentType),
-    body: hasBody ? request.raw : null,
+    body: hasBody ? capped(request.raw, ctx.policy!.maxBodyBytes) : null,
     abort,
   });
   ctx.upstreamStatus = res.statusCode;
@@ -58,6 +77,16 @@ export async function handlePassThrough(
   if (res.statusCode === 401) {
     res.body.resume();
     throw new GuardError('upstream_auth_failed');
+  }
+  if (res.statusCode >= 400 && res.statusCode < 500) {
+    // Error bodies are rebuilt, never relayed: they could carry upstream internals.
+    const raw = await res.body.text().catch(() => '');
+    ctx.status = res.statusCode;
+    await record(ctx, deps);
+    return reply
+      .code(res.statusCode)
+      .headers({ ...relayedHeaders(res.headers), 'x-request-id': ctx.requestId })
+      .send(upstreamErrorBody(raw, ctx.requestId));
   }
   ctx.status = res.statusCode;
   await record(ctx, deps);

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import { GuardError } from '../errors.js';
 import { createSseParser, formatSseEvent } from '../mistral/sse.js';
 import { applyUsage, type RequestContext } from './context.js';
@@ -64,21 +65,65 @@ export async function readUpstreamJson(
     const code = status === 504 ? 'upstream_timeout' : 'upstream_error';
     throw new GuardError(code, { cause: new Error(`upstream answered ${status}`) });
   }
+  if (status >= 400) {
+    return { status, headers, json: upstreamErrorBody(raw.toString('utf8'), ctx.requestId) };
+  }
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
   } catch (cause) {
-    if (status < 300) throw new GuardError('upstream_error', { cause });
-    json = {
-      object: 'error',
-      message: 'The upstream API refused the request.',
-      type: 'invalid_request_error',
-      param: null,
-      code: null,
-    };
+    throw new GuardError('upstream_error', { cause });
   }
-  if (status < 300) applyUsage(ctx, (json as { usage?: unknown })?.usage);
+  applyUsage(ctx, (json as { usage?: unknown })?.usage);
   return { status, headers, json };
+}
+
+/**
+ * An abort controller for the upstream call that fires when the client goes away before its
+ * answer is complete, with a reason that records the request as `client_closed`, not as an
+ * upstream failure.
+ */
+export function abortOnClientClose(reply: FastifyReply): AbortController {
+  const abort = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) abort.abort(new GuardError('client_closed'));
+  });
+  return abort;
+}
+
+const MAX_UPSTREAM_MESSAGE = 2000;
+
+/**
+ * The error body a client gets for an upstream 4xx: Mistral's fields, read leniently and rebuilt
+ * (nothing else the upstream sent is passed on), with the gateway's request id.
+ */
+export function upstreamErrorBody(raw: string, requestId: string): Record<string, unknown> {
+  let parsed: Record<string, unknown> = {};
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      parsed = value as Record<string, unknown>;
+    }
+  } catch {
+    // Not JSON: the generic message below stands.
+  }
+  const scalar = (v: unknown) =>
+    typeof v === 'string' ? v.slice(0, 200) : typeof v === 'number' ? v : null;
+  let message: unknown = parsed.message ?? parsed.detail;
+  if (typeof message !== 'string') {
+    message = message === undefined ? undefined : JSON.stringify(message);
+  }
+  return {
+    object: 'error',
+    message:
+      typeof message === 'string' && message.length > 0
+        ? message.slice(0, MAX_UPSTREAM_MESSAGE)
+        : 'The upstream API refused the request.',
+    type: typeof parsed.type === 'string' ? parsed.type.slice(0, 100) : 'invalid_request_error',
+    param: scalar(parsed.param),
+    code: scalar(parsed.code),
+    request_id: requestId,
+  };
 }
 
 /** True when the upstream answered with an event stream. */
@@ -99,6 +144,10 @@ function write(out: ServerResponse, text: string): Promise<void> | null {
 }
 
 export interface StreamRelayHooks {
+  /** Rewrites an event's data before it is sent (the content guard); may throw to end the stream. */
+  transform?(data: string): string;
+  /** Extra events to send before `[DONE]`: text a transform still held back. */
+  flush?(): string[];
   /** Runs before the final `[DONE]` event is released: the audit event is written here. */
   beforeDone(): Promise<void>;
 }
@@ -127,13 +176,15 @@ export async function relayEventStream(
   const decoder = new TextDecoder();
   let done = false;
   try {
-    for await (const chunk of res.body) {
+    reading: for await (const chunk of res.body) {
       for (const event of parser.push(decoder.decode(chunk as Buffer, { stream: true }))) {
         if (event.data === '[DONE]') {
+          for (const data of hooks.flush?.() ?? []) await write(out, formatSseEvent({ data }));
           done = true;
           await hooks.beforeDone();
           await write(out, formatSseEvent(event));
-          continue;
+          // Whatever the upstream sends after its terminator is not part of the answer.
+          break reading;
         }
         if (event.data.includes('"usage"')) {
           try {
@@ -142,7 +193,8 @@ export async function relayEventStream(
             // A chunk that is not JSON is relayed as is; the SDK will report it to the caller.
           }
         }
-        const pending = write(out, formatSseEvent(event));
+        const data = hooks.transform ? hooks.transform(event.data) : event.data;
+        const pending = write(out, formatSseEvent({ ...event, data }));
         if (pending) await pending;
         if (out.destroyed) throw new GuardError('client_closed');
       }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -10,6 +12,8 @@ import { GuardError, isGuardError, toErrorBody } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { effectivePolicy } from '../policy/policy.js';
 import { newContext, type RequestContext } from './context.js';
+import type { ContentGuard } from './guard.js';
+import { auditSummary, compileGuards } from './guard.js';
 import { acceptRequestId } from './headers.js';
 import { handleInspected, inspectedEndpoint } from './inspected.js';
 import { handleModels } from './models.js';
@@ -47,6 +51,7 @@ const MODELS_PATH = '/v1/models';
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const upstream = deps.upstream ?? new Upstream(config.upstream);
+  const guards = deps.guards ?? compileGuards(config.profiles);
   const app = Fastify({
     // Fastify would build a child logger for every request; the gateway logs outcomes itself,
     // once, with fixed fields, so the framework gets no logger.
@@ -57,7 +62,29 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     return503OnClosing: true,
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: false, maxParamLength: 256 },
     bodyLimit: 1,
+    // Slow or endless clients: the whole request must arrive in time, idle connections close
+    // soon, and one connection cannot be kept forever.
+    requestTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    maxRequestsPerSocket: config.server.maxRequestsPerSocket,
+    http: {
+      maxHeaderSize: config.server.maxHeaderBytes,
+      // Node checks header and request deadlines on this interval (30 s by default), so a
+      // short timeout needs a shorter one to take effect in time.
+      connectionsCheckingInterval: Math.max(
+        100,
+        Math.min(1000, Math.floor(config.server.headersTimeoutMs / 2)),
+      ),
+    },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (error, request, reply) =>
+      sendError(request, reply, new GuardError('bad_request', { cause: error }), deps),
   });
+  app.server.headersTimeout = Math.min(
+    config.server.headersTimeoutMs,
+    config.server.requestTimeoutMs,
+  );
+  app.server.maxConnections = config.server.maxConnections;
 
   // Bodies are read by the handlers themselves, with the limit of the caller's profile and only
   // after authentication: an anonymous client cannot make the gateway read a byte of its body.
@@ -76,7 +103,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
 
   const api = (request: FastifyRequest, reply: FastifyReply) =>
-    handleApi(request, reply, { ...deps, upstream });
+    handleApi(request, reply, { ...deps, upstream, guards });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
 
@@ -104,7 +131,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   };
 }
 
-type HandlerDeps = GatewayDeps & { upstream: Upstream };
+export type HandlerDeps = GatewayDeps & { upstream: Upstream; guards: Map<string, ContentGuard> };
 
 function contextOf(request: FastifyRequest): RequestContext {
   request.ctx ??= newContext(request, request.id);
@@ -188,6 +215,7 @@ export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['rec
     clientIp: ctx.clientIp,
     userAgent: ctx.userAgent,
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
+    guard: auditSummary(ctx.guard),
   };
 }
 
@@ -235,6 +263,30 @@ function logOutcome(logger: Logger, ctx: RequestContext, error: unknown): void {
   } else {
     logger.info(fields, 'request refused');
   }
+}
+
+/**
+ * Answers a request Node's HTTP parser refused before the gateway saw it (malformed, headers too
+ * large, too slow) with a Mistral-shaped error instead of the framework's own body. Nothing is
+ * audited: no request was read, so there is no key, action or path to record.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'headers_too_large'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'request_timeout'
+        : 'bad_request';
+  const { status, body } = toErrorBody(new GuardError(code), randomUUID());
+  const payload = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+  );
 }
 
 function mapFrameworkError(error: unknown): GuardError {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging.js';
+import type { ContentGuard } from './guard.js';
 import type { Upstream } from './upstream.js';
 
 /** The part of a virtual key the gateway needs. */
@@ -39,6 +40,8 @@ export interface GatewayAuditEvent {
   clientIp: string;
   userAgent: string | null;
   latencyMs: number;
+  /** The content guard's actions and counts per detector; null when it found nothing. */
+  guard: { action: string; findings: Record<string, number> } | null;
 }
 
 /** Where audit events go; `record` resolves once the event is durable. */
@@ -55,4 +58,6 @@ export interface GatewayDeps {
   audit: AuditRecorder | null;
   /** Injected by tests and benchmarks; otherwise built from `config.upstream`. */
   upstream?: Upstream;
+  /** The compiled content guard per environment; built from the profiles when absent. */
+  guards?: Map<string, ContentGuard>;
 }

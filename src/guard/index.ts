@@ -26,6 +26,7 @@ export {
   sanitizeStream,
 } from './sanitize.js';
 export {
+  applyRedactions,
   createScanner,
   placeholder,
   type RedactResult,
@@ -33,7 +34,12 @@ export {
   type Scanner,
   scanText,
 } from './scanner.js';
-export { createStreamRedactor, redactStream, type StreamRedactor } from './stream.js';
+export {
+  createStreamRedactor,
+  redactStream,
+  type StreamRedactor,
+  type StreamRedactorBehaviour,
+} from './stream.js';
 export type {
   Category,
   CustomPattern,

@@ -15,6 +15,16 @@ export interface StreamRedactor {
   readonly maxHoldBack: number;
 }
 
+/** How a stream redactor treats what it finds. */
+export interface StreamRedactorBehaviour {
+  /**
+   * Which findings to replace; the others are released as written (still listed in `findings`,
+   * and still held back until complete, so a caller can decide on them before they leave).
+   * Every finding when omitted.
+   */
+  redactIf?: (finding: Finding) => boolean;
+}
+
 /**
  * Creates a stream redactor whose output, concatenated, equals `redactText` of the whole input.
  *
@@ -29,8 +39,12 @@ export interface StreamRedactor {
  * const r = createStreamRedactor();
  * r.push('card 4111 1111 ') + r.push('1111 1111 ok') + r.end(); // 'card [REDACTED:CARD] ok'
  */
-export function createStreamRedactor(options?: ScanOptions): StreamRedactor {
+export function createStreamRedactor(
+  options?: ScanOptions,
+  behaviour: StreamRedactorBehaviour = {},
+): StreamRedactor {
   const { rules } = scannerFor(options);
+  const redactIf = behaviour.redactIf;
   const contextSize = rules.lookBehind;
   let context = '';
   let pending = '';
@@ -50,7 +64,10 @@ export function createStreamRedactor(options?: ScanOptions): StreamRedactor {
       start: f.start - context.length,
       end: f.end - context.length,
     }));
-    const out = applyRedactions(text.slice(context.length, cut), shifted);
+    const out = applyRedactions(
+      text.slice(context.length, cut),
+      redactIf ? shifted.filter(redactIf) : shifted,
+    );
     const emitted = text.slice(context.length, cut);
     released += emitted.length;
     context = (context + emitted).slice(-contextSize);

@@ -49,6 +49,7 @@ function gatewayEvent(): GatewayAuditEvent {
     clientIp: '127.0.0.1',
     userAgent: 'mistral-client-typescript/1.0',
     latencyMs: 123.456,
+    guard: { action: 'input:redact', findings: { 'input.email': 2 } },
   };
 }
 
@@ -60,7 +61,7 @@ test('an event from the gateway keeps every audit field and gains an id and a ti
   assert.equal(record.keyName, 'ci');
   assert.equal(record.totalTokens, 42);
   assert.equal(record.latencyMs, 123.46);
-  assert.equal(record.guard, null);
+  assert.deepEqual(record.guard, { action: 'input:redact', findings: { 'input.email': 2 } });
   assert.match(record.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 

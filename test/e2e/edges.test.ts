@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { canaryUpstreamKey } from '../support/canary.js';
+import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
+
+// Edge cases of the HTTP surface, against an upstream written here to misbehave in ways the
+// Mistral-compatible test server does not: data after the stream terminator, broken model lists,
+// error bodies with internals, and requests that never get an answer.
+const UPSTREAM_KEY = canaryUpstreamKey();
+const INTERNAL = 'db-replica-7.internal:5432 stack at Handler.run';
+
+let upstream: Server;
+let upstreamUrl: string;
+let gateway: Child;
+let dir: string;
+let dataDir: string;
+let key: string;
+/** Bytes of pass-through bodies the upstream received, per request. */
+const received: number[] = [];
+
+function startUpstream(): Promise<void> {
+  upstream = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (req.url?.startsWith('/v1/files')) {
+        received.push(body.length);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+        return;
+      }
+      if (req.url === '/v1/models') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ object: 'list', data: [null, 7, { id: 'mistral-small-latest' }] }),
+        );
+        return;
+      }
+      const prompt = JSON.parse(body.toString()).messages?.[0]?.content ?? '';
+      if (prompt === 'refuse') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            object: 'error',
+            message: 'Invalid model: nope',
+            type: 'invalid_request_error',
+            param: null,
+            code: '1500',
+            debug: INTERNAL,
+          }),
+        );
+        return;
+      }
+      if (prompt === 'hang') return; // never answers
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (content: string, finish: string | null) =>
+        `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+      res.write(chunk('Hello', null));
+      res.write(chunk(' world', 'stop'));
+      res.write('data: [DONE]\n\n');
+      res.write(chunk(' smuggled', null));
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  return new Promise((resolve) => {
+    upstream.listen(0, '127.0.0.1', () => {
+      const address = upstream.address() as { port: number };
+      upstreamUrl = `http://127.0.0.1:${address.port}`;
+      resolve();
+    });
+  });
+}
+
+async function cli(args: string[]) {
+  return runCli([...args, '--data-dir', dataDir], { cwd: dir });
+}
+
+async function auditEvents(): Promise<Array<Record<string, unknown>>> {
+  const tail = await cli(['audit', 'tail', '-n', '200', '--json']);
+  assert.equal(tail.code, 0, tail.stderr);
+  return tail.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
+/** Sends raw bytes and returns what the gateway answered before closing. */
+function raw(bytes: string, { wait = 5000 } = {}): Promise<string> {
+  const url = new URL(gateway.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => {
+      answer += d;
+    });
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+    socket.setTimeout(wait, () => {
+      socket.destroy();
+      resolve(answer);
+    });
+    socket.write(bytes);
+  });
+}
+
+function chat(content: string, extra: Record<string, unknown> = {}) {
+  return fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'mistral-small-latest',
+      messages: [{ role: 'user', content }],
+      ...extra,
+    }),
+  });
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mg-edges-'));
+  dataDir = join(dir, 'data');
+  await startUpstream();
+  await writeFile(
+    join(dir, 'mistral-guard.yaml'),
+    [
+      'server:',
+      '  headersTimeoutMs: 400',
+      '  maxHeaderBytes: 4096',
+      'profiles:',
+      '  development:',
+      '    maxBodyBytes: 100000',
+      '    maxMessageChars: 100',
+      "    passThrough: ['/v1/files']",
+      '',
+    ].join('\n'),
+  );
+  const created = await cli(['keys', 'create', '--name', 'edges', '--json']);
+  assert.equal(created.code, 0, created.stderr);
+  key = JSON.parse(created.stdout).key;
+  gateway = await startGatewayProcess({
+    dataDir,
+    upstreamUrl,
+    cwd: dir,
+    env: { MISTRAL_API_KEY: UPSTREAM_KEY, MISTRAL_GUARD_ENV: 'development' },
+  });
+});
+
+after(async () => {
+  await gateway?.stop();
+  await new Promise((resolve) => upstream?.close(resolve));
+  upstream?.closeAllConnections();
+});
+
+describe('before routing', () => {
+  test('a malformed request line gets a Mistral-shaped 400', async () => {
+    const answer = await raw('GARBAGE\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.object, 'error');
+    assert.equal(body.code, 'bad_request');
+  });
+
+  test('oversized headers get a Mistral-shaped 431', async () => {
+    const answer = await raw(
+      `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8000)}\r\n\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 431 /);
+    assert.match(answer, /"code":"headers_too_large"/);
+  });
+
+  test('a client that never finishes its headers is cut off', async () => {
+    const started = Date.now();
+    const answer = await raw('GET /v1/models HTTP/1.1\r\nHost: x\r\n', { wait: 10_000 });
+    // Closed by the gateway well before the socket's own 10 s give-up.
+    assert.ok(Date.now() - started < 9_000, 'the slow client was never cut off');
+    if (answer !== '') assert.match(answer, /^HTTP\/1\.1 408 /);
+  });
+});
+
+describe('pass-through bodies', () => {
+  test('a chunked upload past the body limit is refused, not forwarded whole', async () => {
+    const before = received.length;
+    const big = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 10; i++)
+          controller.enqueue(new TextEncoder().encode('x'.repeat(15_000)));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${gateway.url}/v1/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
+      body: big,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 413);
+    assert.equal(((await res.json()) as { code: string }).code, 'body_too_large');
+    const got = received.slice(before);
+    assert.ok(
+      got.every((n) => n <= 1000),
+      `the upstream received ${got.join(', ')} bytes`,
+    );
+  });
+
+  test('a chunked upload within the limit passes', async () => {
+    const small = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('y'.repeat(300)));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${gateway.url}/v1/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
+      body: small,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 200);
+    assert.equal(received.at(-1), 300);
+  });
+});
+
+describe('request bodies', () => {
+  test('a deeply nested free-form field is a 400 naming where, not a crash', async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const body = `{"model":"mistral-small-latest","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deep}}}}`;
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body,
+    });
+    assert.equal(res.status, 400);
+    const error = (await res.json()) as { code: string; param: string };
+    assert.equal(error.code, 'invalid_request');
+    assert.match(error.param, /^response_format\.json_schema\.schema\.a\.a/);
+  });
+
+  test('the message size limit counts a whole message, not each of its chunks', async () => {
+    const res = await chat([
+      { type: 'text', text: 'x'.repeat(60) },
+      { type: 'text', text: 'y'.repeat(60) },
+    ] as unknown as string);
+    assert.equal(res.status, 400);
+    const error = (await res.json()) as { code: string; param: string };
+    assert.equal(error.param, 'messages[0]');
+  });
+});
+
+describe('upstream oddities', () => {
+  test('nothing after the first [DONE] reaches the client, and the request is audited once', async () => {
+    const res = await chat('stream please', { stream: true });
+    const text = await res.text();
+    assert.equal(text.match(/\[DONE\]/g)?.length, 1);
+    assert.ok(!text.includes('smuggled'));
+    const id = res.headers.get('x-request-id');
+    const events = (await auditEvents()).filter((e) => e.requestId === id);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.status, 200);
+  });
+
+  test('a model list with broken entries is filtered, not a 500', async () => {
+    const res = await fetch(`${gateway.url}/v1/models`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { data: Array<{ id: string }> };
+    assert.deepEqual(
+      body.data.map((m: { id: string }) => m.id),
+      ['mistral-small-latest'],
+    );
+  });
+
+  test('an upstream 4xx keeps its meaning but only Mistral fields, with our request id', async () => {
+    const res = await chat('refuse');
+    assert.equal(res.status, 400);
+    const text = await res.text();
+    assert.ok(!text.includes(INTERNAL), 'upstream internals were relayed');
+    const body = JSON.parse(text);
+    assert.equal(body.message, 'Invalid model: nope');
+    assert.equal(body.code, '1500');
+    assert.equal(body.request_id, res.headers.get('x-request-id'));
+  });
+
+  test('a client that leaves before the upstream answers is audited as client_closed', async () => {
+    const controller = new AbortController();
+    const request = fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        'x-request-id': 'leaver-1',
+      },
+      body: JSON.stringify({
+        model: 'mistral-small-latest',
+        messages: [{ role: 'user', content: 'hang' }],
+      }),
+      signal: controller.signal,
+    }).catch(() => null);
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    await request;
+    let event: Record<string, unknown> | undefined;
+    for (let i = 0; i < 40 && !event; i++) {
+      event = (await auditEvents()).find((e) => e.requestId === 'leaver-1');
+      if (!event) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(event, 'no audit event for the request');
+    assert.equal(event.status, 499);
+    assert.equal(event.errorCode, 'client_closed');
+  });
+});
