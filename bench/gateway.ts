@@ -18,9 +18,14 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
 const baselines = await startBaselines();
 try {
-  const gateway = await startGatewayVariant(baselines);
+  // Limits are counted (in memory) but high enough never to refuse the load.
+  const limits =
+    '    limits: { rpm: 1000000000, tpm: 1000000000000, concurrency: 100000, dailyTokens: null }\n';
+  const gateway = await startGatewayVariant(baselines, {
+    yaml: `profiles:\n  development:\n${limits}`,
+  });
   const unguarded = await startGatewayVariant(baselines, {
-    yaml: 'profiles:\n  development:\n    guard:\n      enabled: false\n',
+    yaml: `profiles:\n  development:\n${limits}    guard:\n      enabled: false\n`,
   });
   const body = chatBody();
   const path = '/v1/chat/completions';

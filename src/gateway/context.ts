@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Limiter, Reservation } from '../limits/index.js';
 import type { EffectivePolicy } from '../policy/policy.js';
 import type { GuardOutcome } from './guard.js';
 
@@ -25,6 +26,10 @@ export interface RequestContext {
   upstreamStatus: number | null;
   /** What the content guard found and did; null when it did not run. */
   guard: GuardOutcome | null;
+  /** The `x-ratelimit-*` headers of the key's limits, once they were checked. */
+  limitHeaders: Record<string, string> | null;
+  /** The limits reservation to settle when the answer is over. */
+  reservation: { limiter: Limiter; reservation: Reservation } | null;
 }
 
 /** Starts the context of a request as it arrives. */
@@ -52,6 +57,8 @@ export function newContext(request: FastifyRequest, requestId: string): RequestC
     errorCode: null,
     upstreamStatus: null,
     guard: null,
+    limitHeaders: null,
+    reservation: null,
   };
 }
 

@@ -7,18 +7,12 @@ import type { IncomingHttpHeaders } from 'node:http';
  */
 const FORWARDED_REQUEST_HEADERS = ['accept', 'accept-language', 'user-agent'] as const;
 
-/** Upstream headers the client may see; hop-by-hop, cookies and infrastructure ids are dropped. */
-const RELAYED_RESPONSE_HEADERS = new Set([
-  'content-type',
-  'retry-after',
-  'x-ratelimit-limit-req-minute',
-  'x-ratelimit-remaining-req-minute',
-  'x-ratelimit-limit-tokens-minute',
-  'x-ratelimit-remaining-tokens-minute',
-  'x-ratelimit-limit-tokens-month',
-  'x-ratelimit-remaining-tokens-month',
-  'x-ratelimit-tokens-query-cost',
-]);
+/**
+ * Upstream headers the client may see; hop-by-hop, cookies and infrastructure ids are dropped.
+ * The upstream's `x-ratelimit-*` headers describe the gateway's own account, shared by every
+ * virtual key, so they are replaced by the key's own figures rather than relayed.
+ */
+const RELAYED_RESPONSE_HEADERS = new Set(['content-type', 'retry-after']);
 
 /** Builds the headers sent upstream: allow-listed client headers plus the real key. */
 export function upstreamHeaders(

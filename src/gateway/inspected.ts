@@ -5,6 +5,7 @@ import {
   countMessages,
   ENDPOINTS,
   type EndpointSpec,
+  estimatePromptChars,
   isStream,
   maxTokensOf,
   messageSizes,
@@ -18,6 +19,7 @@ import { isJsonContentType, parseJsonBody, readBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { inspectAnswer, inspectRequest, newOutcome, StreamGuard } from './guard.js';
 import { upstreamHeaders } from './headers.js';
+import { estimateTokens } from './limits.js';
 import { abortOnClientClose, isEventStream, readUpstreamJson, relayEventStream } from './relay.js';
 import type { HandlerDeps } from './server.js';
 import { record, sendError } from './server.js';
@@ -67,6 +69,12 @@ export async function handleInspected(
     ctx.guard = newOutcome();
     inspectRequest(guard, endpoint, payload, ctx.guard, deps.logger);
   }
+  // The reservation: the prompt's estimate plus the most the answer may take.
+  const answerTokens = endpoint.hasMaxTokens ? (maxTokensOf(payload) ?? 0) : 0;
+  await deps.limits.reserve(
+    ctx,
+    estimateTokens(estimatePromptChars(endpoint, payload)) + answerTokens,
+  );
 
   const abort = abortOnClientClose(reply);
   const upstreamKey = deps.config.upstreamKeys[ctx.environment!];

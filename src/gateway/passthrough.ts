@@ -85,13 +85,17 @@ export async function handlePassThrough(
     await record(ctx, deps);
     return reply
       .code(res.statusCode)
-      .headers({ ...relayedHeaders(res.headers), 'x-request-id': ctx.requestId })
+      .headers({
+        ...relayedHeaders(res.headers),
+        ...ctx.limitHeaders,
+        'x-request-id': ctx.requestId,
+      })
       .send(upstreamErrorBody(raw, ctx.requestId));
   }
   ctx.status = res.statusCode;
   await record(ctx, deps);
   return reply
     .code(res.statusCode)
-    .headers({ ...relayedHeaders(res.headers), 'x-request-id': ctx.requestId })
+    .headers({ ...relayedHeaders(res.headers), ...ctx.limitHeaders, 'x-request-id': ctx.requestId })
     .send(res.body);
 }

@@ -170,6 +170,7 @@ export async function relayEventStream(
     ...relayedHeaders(res.headers),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
+    ...ctx.limitHeaders,
     'x-request-id': ctx.requestId,
   });
   const parser = createSseParser();

@@ -16,6 +16,7 @@ import type { ContentGuard } from './guard.js';
 import { auditSummary, compileGuards } from './guard.js';
 import { acceptRequestId } from './headers.js';
 import { handleInspected, inspectedEndpoint } from './inspected.js';
+import { createGatewayLimits, type GatewayLimits } from './limits.js';
 import { handleModels } from './models.js';
 import { handlePassThrough, passThroughAllowed } from './passthrough.js';
 import type { AuditRecorder, Authenticator, GatewayDeps } from './types.js';
@@ -52,6 +53,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const upstream = deps.upstream ?? new Upstream(config.upstream);
   const guards = deps.guards ?? compileGuards(config.profiles);
+  const limits = deps.limits ?? createGatewayLimits(config, deps.logger);
   const app = Fastify({
     // Fastify would build a child logger for every request; the gateway logs outcomes itself,
     // once, with fixed fields, so the framework gets no logger.
@@ -97,13 +99,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const checks = await readiness(deps);
+    const checks = await readiness(deps, limits);
     const ok = Object.values(checks).every((c) => c.ok);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
   });
 
   const api = (request: FastifyRequest, reply: FastifyReply) =>
-    handleApi(request, reply, { ...deps, upstream, guards });
+    handleApi(request, reply, { ...deps, upstream, guards, limits });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
 
@@ -127,11 +129,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     async close() {
       await app.close();
       await upstream.close();
+      await limits.close();
     },
   };
 }
 
-export type HandlerDeps = GatewayDeps & { upstream: Upstream; guards: Map<string, ContentGuard> };
+export type HandlerDeps = GatewayDeps & {
+  upstream: Upstream;
+  guards: Map<string, ContentGuard>;
+  limits: GatewayLimits;
+};
 
 function contextOf(request: FastifyRequest): RequestContext {
   request.ctx ??= newContext(request, request.id);
@@ -147,10 +154,24 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
   if (endpoint) ctx.action = endpoint.action;
   else if (models) ctx.action = ctx.path === MODELS_PATH ? 'models.list' : 'models.retrieve';
   try {
-    await authenticate(request, ctx, deps.authenticator, deps.config);
+    await deps.limits.checkAddress(ctx);
+    try {
+      await authenticate(request, ctx, deps.authenticator, deps.config);
+    } catch (error) {
+      if (isGuardError(error) && error.status === 401) await deps.limits.authenticationFailed(ctx);
+      throw error;
+    }
+    // Whatever happens next, a reservation is settled once the answer is over or abandoned.
+    reply.raw.once('close', () => deps.limits.settle(ctx));
     if (endpoint) return await handleInspected(request, reply, endpoint, deps, finish);
-    if (models) return await handleModels(request, reply, deps, finish);
-    if (passThroughAllowed(ctx)) return await handlePassThrough(request, reply, deps, finish);
+    if (models) {
+      await deps.limits.reserve(ctx, 0);
+      return await handleModels(request, reply, deps, finish);
+    }
+    if (passThroughAllowed(ctx)) {
+      await deps.limits.reserve(ctx, 0);
+      return await handlePassThrough(request, reply, deps, finish);
+    }
     throw new GuardError('endpoint_not_allowed');
   } catch (error) {
     return sendError(request, reply, error, deps);
@@ -162,7 +183,7 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
     await record(ctx, deps);
     return reply
       .code(status)
-      .headers({ ...headers, 'x-request-id': ctx.requestId })
+      .headers({ ...headers, ...ctx.limitHeaders, 'x-request-id': ctx.requestId })
       .send(body);
   }
 }
@@ -245,7 +266,7 @@ export async function sendError(
   const headers = isGuardError(error) ? (error.headers ?? {}) : {};
   return reply
     .code(status)
-    .headers({ ...headers, 'x-request-id': ctx.requestId })
+    .headers({ ...ctx.limitHeaders, ...headers, 'x-request-id': ctx.requestId })
     .send(body);
 }
 
@@ -297,7 +318,7 @@ function mapFrameworkError(error: unknown): GuardError {
   return new GuardError('internal_error', { cause: error });
 }
 
-async function readiness(deps: GatewayDeps) {
+async function readiness(deps: GatewayDeps, limits: GatewayLimits) {
   const checks: Record<string, { ok: boolean; detail?: string }> = {};
   try {
     await deps.authenticator.ping();
@@ -305,6 +326,9 @@ async function readiness(deps: GatewayDeps) {
   } catch {
     checks.store = { ok: false, detail: 'the key store cannot be read' };
   }
+  checks.limits = limits.healthy()
+    ? { ok: true, detail: limits.backend }
+    : { ok: false, detail: `the ${limits.backend} limit store is unreachable` };
   const missing = deps.config.environments.filter((env) => !deps.config.upstreamKeys[env]);
   checks.upstreamKey = missing.length
     ? { ok: false, detail: `no upstream key for ${missing.join(', ')}` }

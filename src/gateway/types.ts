@@ -1,6 +1,8 @@
 import type { Config } from '../config/load.js';
+import type { StoredKeyLimits } from '../keys/types.js';
 import type { Logger } from '../logging.js';
 import type { ContentGuard } from './guard.js';
+import type { GatewayLimits } from './limits.js';
 import type { Upstream } from './upstream.js';
 
 /** The part of a virtual key the gateway needs. */
@@ -10,6 +12,8 @@ export interface AuthenticatedKey {
   environment: string;
   models: string[] | null;
   maxTokens: number | null;
+  /** The key's own limits; each null field takes the profile's. */
+  limits?: StoredKeyLimits | null;
 }
 
 /** Turns an Authorization header into a key, or throws a 401 GuardError saying why. */
@@ -60,4 +64,6 @@ export interface GatewayDeps {
   upstream?: Upstream;
   /** The compiled content guard per environment; built from the profiles when absent. */
   guards?: Map<string, ContentGuard>;
+  /** The limits engine; built from the configuration (in memory or on Redis) when absent. */
+  limits?: GatewayLimits;
 }
