@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { isGuardError } from '../errors.js';
 import { registerAuditCommands } from './audit.js';
+import { registerCheckCommands } from './check.js';
+import { registerDoctorCommand } from './doctor.js';
+import { registerHookCommands } from './hook.js';
 import { registerKeysCommands } from './keys.js';
 import { exitCodes, printError } from './output.js';
 import { registerScanCommand } from './scan.js';
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerKeysCommands(program);
   registerAuditCommands(program);
   registerScanCommand(program);
+  registerCheckCommands(program);
+  registerHookCommands(program);
+  registerDoctorCommand(program);
   return program;
 }
 
