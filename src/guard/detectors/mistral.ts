@@ -11,9 +11,10 @@ import { type Detector, defineDetector } from '../detector.js';
 
 const KEY_LENGTH = 32;
 const KEYWORD = 'mistral';
-// How far the key may sit after the end of the keyword (`MISTRAL_API_KEY = "…"`, a YAML
+// How far the key may sit after the end of the keyword (`MISTRAL_API_KEY = "…"`, a long
+// `MISTRAL_API_KEY_FOR_THE_BILLING_SERVICE_OF_APP=…` name, a YAML
 // block) and before its start (`"key": "…", "provider": "mistral"`).
-const AFTER_GAP = 40;
+const AFTER_GAP = 64;
 const BEFORE_GAP = 24;
 // A random 32-character base62 string has about 4.6 bits of entropy per character; 3.5 keeps
 // over 99.9% of them and drops ids with repeated runs.
