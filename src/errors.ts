@@ -49,6 +49,11 @@ export const ERROR_CODES = {
     type: 'permission_error',
     message: 'The API key belongs to another environment than this gateway serves.',
   },
+  https_required: {
+    status: 403,
+    type: 'permission_error',
+    message: 'Plain HTTP is refused here; connect with HTTPS.',
+  },
   endpoint_not_allowed: {
     status: 403,
     type: 'permission_error',

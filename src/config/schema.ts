@@ -46,10 +46,29 @@ const upstreamUrl = z
     if (url.search || url.hash) {
       ctx.addIssue({ code: 'custom', message: 'must not have a query string or fragment' });
     }
+    if (/\/v1\/*$/.test(url.pathname)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must not end with /v1: the gateway adds the API path (expected https://api.mistral.ai)',
+      });
+    }
   })
   .transform((value) => value.replace(/\/+$/, ''));
 
 const positiveInt = z.coerce.number().int().positive();
+
+/** An IPv4 or IPv6 address, or a CIDR block such as `10.0.0.0/8`. */
+const cidr = z.string().superRefine((value, ctx) => {
+  const [address, bits, extra] = value.split('/');
+  const family = isIP(address ?? '');
+  const max = family === 4 ? 32 : 128;
+  const prefixOk =
+    bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max && extra === undefined);
+  if (family === 0 || !prefixOk) {
+    ctx.addIssue({ code: 'custom', message: 'expected an IP address or CIDR such as 10.0.0.0/8' });
+  }
+});
 
 const modelPattern = z
   .string()
@@ -208,6 +227,79 @@ export const limitsSchema = z
 
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 
+const databaseUrl = z
+  .string()
+  .superRefine((value, ctx) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(value);
+    } catch {
+      // Reported below.
+    }
+    if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a URL such as postgres://user@127.0.0.1:5432/guard',
+      });
+    }
+  })
+  // The URL usually carries a password: keep it out of logs and printed configurations.
+  .transform((value) => new Secret(value, 'store.databaseUrl'));
+
+/**
+ * Where keys and audit events live: the embedded SQLite files under `dataDir` by default, or a
+ * PostgreSQL database shared by every replica when `databaseUrl` is set.
+ */
+export const storeSchema = z
+  .strictObject({
+    databaseUrl: databaseUrl.optional(),
+    /** The PostgreSQL schema holding our tables; created when missing. */
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,39}$/, 'expected a lower-case schema name such as mistral_guard')
+      .default('public'),
+    /** Most pooled PostgreSQL connections per process. */
+    poolSize: positiveInt.default(10),
+  })
+  .prefault({});
+
+export type StoreConfig = z.infer<typeof storeSchema>;
+
+/** The audit trail: where events go, how they are batched and signed, how long they are kept. */
+export const auditSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** `store` is the key store's database; `jsonl` one JSON object per line, for a SIEM. */
+    sinks: z
+      .array(z.enum(['store', 'jsonl']))
+      .min(1)
+      .refine((list) => new Set(list).size === list.length, 'expected each sink once')
+      .default(['store']),
+    /** Where the `jsonl` sink writes: a file, or `-` for stdout. Default `<dataDir>/audit.jsonl`. */
+    jsonlPath: z.string().min(1).optional(),
+    /** Signs checkpoints; without it, checkpoints are written unsigned and verify says so. */
+    hmacKey: z
+      .string()
+      .min(32, 'expected at least 32 characters')
+      .transform((value) => new Secret(value, 'audit.hmacKey'))
+      .optional(),
+    /** A checkpoint after this many events of a chain... */
+    checkpointEvery: positiveInt.default(1000),
+    /** ...or this many seconds after the last, whichever comes first. */
+    checkpointSeconds: positiveInt.default(60),
+    /** Days events are kept; older ones are pruned. Null keeps them forever. */
+    retentionDays: positiveInt.nullable().default(null),
+    /** Most events written in one batch. */
+    batchSize: positiveInt.default(512),
+    /** Most events waiting per sink; beyond it `record` waits for room. */
+    maxQueue: positiveInt.default(10_000),
+    /** Largest spool file per sink; a full spool refuses events and fails /readyz. */
+    spoolMaxBytes: positiveInt.default(256 * 1024 * 1024),
+  })
+  .prefault({});
+
+export type AuditConfig = z.infer<typeof auditSchema>;
+
 /**
  * What an environment allows. A virtual key's own policy can only narrow these values.
  */
@@ -282,6 +374,157 @@ const environmentName = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a lower-case name such as production');
 
+/**
+ * The address of a secret manager. Secrets travel over it, so plain HTTP is refused except to a
+ * loopback host (a local Vault agent, a test server).
+ */
+const secretServiceUrl = z
+  .string()
+  .superRefine((value, ctx) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(value);
+    } catch {
+      // Reported below.
+    }
+    const plainLoopback = url?.protocol === 'http:' && isLoopbackHost(url.hostname);
+    if (!url || !(url.protocol === 'https:' || plainLoopback)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected an https:// URL (plain http:// only to a loopback host)',
+      });
+    } else if (url.username || url.password || url.search || url.hash) {
+      ctx.addIssue({ code: 'custom', message: 'expected no credentials, query or fragment' });
+    }
+  })
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const envVariable = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a variable name such as VAULT_TOKEN');
+const jsonField = z.string().min(1).max(256);
+
+/** The key in the process environment: `MISTRAL_API_KEY_<ENV>`, then `MISTRAL_API_KEY`. */
+const envKeySource = z.strictObject({
+  source: z.literal('env'),
+  /** Read this variable alone instead. */
+  variable: envVariable.optional(),
+});
+
+/** The key in a file, such as a mounted Kubernetes or Docker secret; surrounding space is cut. */
+const fileKeySource = z.strictObject({
+  source: z.literal('file'),
+  path: z.string().min(1),
+});
+
+/** AWS Secrets Manager. Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ... */
+const awsKeySource = z.strictObject({
+  source: z.literal('aws'),
+  /** The secret's name or ARN. */
+  secretId: z.string().min(1).max(2048),
+  /** For a JSON secret: the field holding the key. Without it the whole string is the key. */
+  field: jsonField.optional(),
+  /** Default AWS_REGION, then AWS_DEFAULT_REGION. */
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'expected a region such as eu-west-3')
+    .optional(),
+  versionStage: z.string().min(1).max(256).default('AWSCURRENT'),
+  /** Default https://secretsmanager.REGION.amazonaws.com. */
+  endpoint: secretServiceUrl.optional(),
+});
+
+/** GCP Secret Manager, through its REST API. */
+const gcpKeySource = z.strictObject({
+  source: z.literal('gcp'),
+  project: z.string().regex(/^[a-z0-9-]{1,63}$/, 'expected a project id or number'),
+  secret: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'expected a secret id such as mistral-key'),
+  /** A version number or `latest`. */
+  version: z
+    .union([positiveInt, z.literal('latest')])
+    .transform(String)
+    .default('latest'),
+  field: jsonField.optional(),
+  /**
+   * `default`: the service-account file named by GOOGLE_APPLICATION_CREDENTIALS, else the
+   * metadata server; `metadata`: the metadata server only; `{ file }`: that service-account file.
+   */
+  credentials: z
+    .union([z.enum(['default', 'metadata']), z.strictObject({ file: z.string().min(1) })])
+    .default('default'),
+  /** Default https://secretmanager.googleapis.com. */
+  endpoint: secretServiceUrl.optional(),
+});
+
+/** HashiCorp Vault, KV version 2, logged in with a token or an AppRole. */
+const vaultKeySource = z.strictObject({
+  source: z.literal('vault'),
+  address: secretServiceUrl,
+  /** The KV v2 mount. */
+  mount: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a mount such as secret')
+    .default('secret'),
+  path: z
+    .string()
+    .regex(/^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/, 'expected a path such as mistral/production'),
+  field: jsonField.default('api_key'),
+  /** A fixed version; without it, the latest. */
+  version: positiveInt.optional(),
+  /** Vault Enterprise namespace. */
+  namespace: z.string().min(1).max(256).optional(),
+  auth: z
+    .discriminatedUnion('method', [
+      z.strictObject({ method: z.literal('token'), tokenEnv: envVariable.default('VAULT_TOKEN') }),
+      z.strictObject({
+        method: z.literal('approle'),
+        mount: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]+$/, 'expected a mount such as approle')
+          .default('approle'),
+        roleIdEnv: envVariable.default('VAULT_ROLE_ID'),
+        secretIdEnv: envVariable.default('VAULT_SECRET_ID'),
+      }),
+    ])
+    .default({ method: 'token', tokenEnv: 'VAULT_TOKEN' }),
+});
+
+export const keySourceSchema = z.discriminatedUnion('source', [
+  envKeySource,
+  fileKeySource,
+  awsKeySource,
+  gcpKeySource,
+  vaultKeySource,
+]);
+
+/** Where one environment's upstream key comes from. */
+export type KeySourceConfig = z.infer<typeof keySourceSchema>;
+
+/** Where the upstream keys come from, how often they are read again, and how rotation behaves. */
+export const upstreamKeySchema = z
+  .strictObject({
+    /** The source of each environment's key; an environment not listed reads the environment. */
+    sources: z.record(environmentName, keySourceSchema).default({}),
+    /** Seconds between reads of every source; 0 reads them only on demand. */
+    refreshSeconds: z.coerce.number().int().min(0).default(300),
+    /** Seconds the previous key stays available as a fallback after a rotation. */
+    graceSeconds: z.coerce.number().int().min(0).default(3600),
+    /**
+     * Environments whose key must be their own: bound to them alone (not the shared
+     * MISTRAL_API_KEY) and equal to no other served environment's key. `true` means all.
+     */
+    requireSeparateKeys: z.union([z.boolean(), z.array(environmentName)]).default(['production']),
+    /** A key that is not 32 letters and digits: `refuse` it, or `warn` and use it. */
+    shapeCheck: z.enum(['refuse', 'warn']).default('refuse'),
+    /** Check each key loaded against `GET /v1/models`; the result shows in the status. */
+    verify: z.boolean().default(true),
+    /** Longest wait for one answer from a secret manager or from the live check. */
+    timeoutMs: positiveInt.default(5000),
+  })
+  .prefault({});
+
+export type UpstreamKeyConfig = z.infer<typeof upstreamKeySchema>;
+
 /** The whole configuration. Every field has a default, so an empty file is valid. */
 export const configSchema = z
   .strictObject({
@@ -306,6 +549,17 @@ export const configSchema = z
         maxConnections: positiveInt.default(4_096),
         /** Largest request header block, in bytes; larger gets 431. */
         maxHeaderBytes: positiveInt.default(16_384),
+        /** How long SIGTERM waits for requests and streams in flight before closing them. */
+        shutdownTimeoutMs: positiveInt.default(30_000),
+        /** TLS termination: PEM files, reloaded when they change. */
+        tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+        /** Serve plain HTTP to non-loopback clients without TLS (only behind a private network). */
+        allowInsecureHttp: z.boolean().default(false),
+        /**
+         * Proxies (addresses or CIDRs) that terminate TLS in front of the gateway: their
+         * `X-Forwarded-Proto` and `X-Forwarded-For` are believed, nobody else's.
+         */
+        trustProxy: z.array(cidr).default([]),
       })
       .prefault({}),
     upstream: z
@@ -316,11 +570,19 @@ export const configSchema = z
         idleTimeoutMs: positiveInt.default(60_000),
         totalTimeoutMs: positiveInt.default(600_000),
         connections: positiveInt.default(256),
+        /** Retries of a failed call (connection error, 502, 503) before any byte was relayed. */
+        retries: z.coerce.number().int().min(0).max(5).default(2),
+        /** Consecutive failures that open the circuit breaker; 0 turns it off. */
+        breakerThreshold: z.coerce.number().int().min(0).default(5),
+        /** How long an open breaker fails fast before letting one probe through. */
+        breakerCooldownMs: positiveInt.default(10_000),
       })
       .prefault({}),
     profiles: z.record(environmentName, partialProfileSchema).default({}),
+    upstreamKey: upstreamKeySchema,
     limits: limitsSchema,
-    audit: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+    store: storeSchema,
+    audit: auditSchema,
     log: z
       .strictObject({
         level: z

@@ -33,7 +33,11 @@ export interface RequestContext {
 }
 
 /** Starts the context of a request as it arrives. */
-export function newContext(request: FastifyRequest, requestId: string): RequestContext {
+export function newContext(
+  request: FastifyRequest,
+  requestId: string,
+  clientIp: string,
+): RequestContext {
   const ua = request.headers['user-agent'];
   const path = request.url.split('?', 1)[0] ?? '/';
   return {
@@ -41,7 +45,7 @@ export function newContext(request: FastifyRequest, requestId: string): RequestC
     startedAt: performance.now(),
     method: request.method,
     path: path.length > 512 ? path.slice(0, 512) : path,
-    clientIp: request.socket.remoteAddress ?? 'unknown',
+    clientIp,
     userAgent: typeof ua === 'string' ? ua : null,
     action: 'unknown',
     keyId: null,

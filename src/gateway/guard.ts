@@ -130,6 +130,71 @@ function describe(decision: Decision, findings: Finding[], policy: GuardPolicy):
   return [...byCategory].map(([c, d]) => `${c} (${[...d].sort().join(', ')})`).join(', ');
 }
 
+/** Text chunks of one message content: `messages[1].content[3].text` and thinking texts. */
+const CHUNK_TEXT = /^(.*\.content)\[\d+\](?:\.thinking\[\d+\])?\.text$/;
+
+/** Fields scanned as one text: the chunks of one message content, or a field alone. */
+interface FieldGroup {
+  fields: TextField[];
+  texts: string[];
+  /** Where each field starts in the joined text. */
+  starts: number[];
+  joined: string;
+}
+
+/**
+ * Groups the chunks of each message content, in order: the model reads them as one text, so a
+ * value split over two chunks must be found as one.
+ */
+function groupFields(fields: TextField[]): FieldGroup[] {
+  const groups: FieldGroup[] = [];
+  const byContent = new Map<string, FieldGroup>();
+  for (const field of fields) {
+    const text = field.get();
+    if (text.length === 0) continue;
+    const content = CHUNK_TEXT.exec(field.path)?.[1];
+    let group = content === undefined ? undefined : byContent.get(content);
+    if (!group) {
+      group = { fields: [], texts: [], starts: [], joined: '' };
+      groups.push(group);
+      if (content !== undefined) byContent.set(content, group);
+    }
+    group.fields.push(field);
+    group.texts.push(text);
+    group.starts.push(group.joined.length);
+    group.joined += text;
+  }
+  return groups;
+}
+
+/**
+ * Replaces `findings` (offsets into the joined text) in each field of the group. A value split
+ * over several fields leaves its placeholder in the first and nothing of itself in the others.
+ */
+function redactGroup(group: FieldGroup, findings: Finding[]): void {
+  group.fields.forEach((field, i) => {
+    const start = group.starts[i]!;
+    const text = group.texts[i]!;
+    const end = start + text.length;
+    const local: Finding[] = [];
+    for (const f of findings) {
+      if (f.end <= start || f.start >= end) continue;
+      const from = Math.max(f.start, start) - start;
+      const to = Math.min(f.end, end) - start;
+      // Only the piece where the value starts carries the placeholder.
+      local.push({ ...f, start: from, end: to, label: f.start >= start ? f.label : '' });
+    }
+    if (local.length === 0) return;
+    let out = '';
+    let at = 0;
+    for (const f of local) {
+      out += text.slice(at, f.start) + (f.label === '' ? '' : `[REDACTED:${f.label}]`);
+      at = f.end;
+    }
+    field.set(out + text.slice(at));
+  });
+}
+
 /**
  * Inspects every text of a validated request. Blocks with 400 `sensitive_data_blocked` naming
  * the categories, detectors and the first field (never the value), or replaces the values the
@@ -143,12 +208,10 @@ export function inspectRequest(
   logger: Logger,
 ): void {
   const hits = guarded(guard, outcome, logger, [], () => {
-    const found: Array<{ field: TextField; text: string; findings: Finding[] }> = [];
-    for (const field of textFields(endpoint, body)) {
-      const text = field.get();
-      if (text.length === 0) continue;
-      const findings = guard.scanner.scan(text);
-      if (findings.length > 0) found.push({ field, text, findings });
+    const found: Array<{ group: FieldGroup; findings: Finding[] }> = [];
+    for (const group of groupFields(textFields(endpoint, body))) {
+      const findings = guard.scanner.scan(group.joined);
+      if (findings.length > 0) found.push({ group, findings });
     }
     return found;
   });
@@ -157,16 +220,23 @@ export function inspectRequest(
   const decision = decide(all, guard.input);
   outcome.input = decision;
   if (decision.action === 'block') {
-    const at = hits.find((h) => h.findings.some((f) => actionFor(f, guard.input) === 'block'));
+    let param: string | null = null;
+    for (const { group, findings } of hits) {
+      const blocked = findings.find((f) => actionFor(f, guard.input) === 'block');
+      if (!blocked) continue;
+      const i = group.starts.findLastIndex((start) => start <= blocked.start);
+      param = group.fields[Math.max(0, i)]!.path;
+      break;
+    }
     throw new GuardError('sensitive_data_blocked', {
-      message: `The request was blocked because it contains sensitive data: ${describe(decision, all, guard.input)} in ${at?.field.path}.`,
-      param: at?.field.path ?? null,
+      message: `The request was blocked because it contains sensitive data: ${describe(decision, all, guard.input)} in ${param}.`,
+      param,
     });
   }
   if (decision.action !== 'redact') return;
-  for (const { field, text, findings } of hits) {
+  for (const { group, findings } of hits) {
     const replaced = findings.filter((f) => actionFor(f, guard.input) === 'redact');
-    if (replaced.length > 0) field.set(applyRedactions(text, replaced));
+    if (replaced.length > 0) redactGroup(group, replaced);
   }
 }
 
@@ -190,6 +260,35 @@ function stringSlot(owner: Record<string, unknown>, key: string, out: AnswerText
   });
 }
 
+/** A string, or a JSON value read as its text and stored parsed again when still JSON. */
+function jsonSlot(owner: Record<string, unknown>, key: string, out: AnswerText[]): void {
+  const value = owner[key];
+  if (typeof value === 'string') {
+    stringSlot(owner, key, out);
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  out.push({
+    get: () => JSON.stringify(owner[key]),
+    set: (text) => {
+      try {
+        owner[key] = JSON.parse(text);
+      } catch {
+        owner[key] = text;
+      }
+    },
+  });
+}
+
+/**
+ * Redacts every finding in an upstream error's message, whatever the output policy: an error
+ * echoes what the caller sent, and the upstream's wording is not ours to vouch for.
+ */
+export function redactErrorMessage(guard: ContentGuard | undefined, body: unknown): void {
+  if (!guard || !isObject(body) || typeof body.message !== 'string') return;
+  body.message = guard.scanner.redact(body.message).text;
+}
+
 /** The texts a model wrote in a JSON answer: message contents, tool arguments, OCR markdown. */
 function answerTexts(json: unknown): AnswerText[] {
   const out: AnswerText[] = [];
@@ -203,9 +302,7 @@ function answerTexts(json: unknown): AnswerText[] {
       contentSlots(message, out);
       if (Array.isArray(message.tool_calls)) {
         for (const call of message.tool_calls) {
-          if (isObject(call) && isObject(call.function)) {
-            stringSlot(call.function, 'arguments', out);
-          }
+          if (isObject(call) && isObject(call.function)) jsonSlot(call.function, 'arguments', out);
         }
       }
     }
@@ -271,45 +368,72 @@ function redacts(action: GuardAction): boolean {
 }
 
 /**
- * Takes the text out of a streamed delta: `content` as a string, or the text chunks of a chunked
- * content (which are removed; `putText` puts the guarded text back as one chunk).
+ * Takes the text out of a streamed delta's content: a string, or the text chunks (and, into
+ * `thinking`, the text of thinking chunks) of a chunked content, which are removed from it;
+ * `putContent` puts the guarded texts back.
  */
-function takeText(delta: Record<string, unknown>): string {
+function takeContent(delta: Record<string, unknown>): { text: string; thinking: string } {
   const content = delta.content;
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
+  if (typeof content === 'string') return { text: content, thinking: '' };
+  if (!Array.isArray(content)) return { text: '', thinking: '' };
   let text = '';
-  // Known gap: thinking chunks stay in place unguarded, so reasoning text streamed by a
-  // reasoning model reaches the client without redaction.
+  let thinking = '';
   delta.content = content.filter((part) => {
-    if (!isObject(part) || part.type !== 'text' || typeof part.text !== 'string') return true;
-    text += part.text;
-    return false;
+    if (!isObject(part)) return true;
+    if (part.type === 'text' && typeof part.text === 'string') {
+      text += part.text;
+      return false;
+    }
+    if (part.type === 'thinking' && Array.isArray(part.thinking)) {
+      const inner = part.thinking.filter((t) => !(isObject(t) && typeof t.text === 'string'));
+      for (const t of part.thinking)
+        if (isObject(t) && typeof t.text === 'string') thinking += t.text;
+      // A thinking chunk with nothing but text is replaced whole by the guarded one.
+      return inner.length > 0;
+    }
+    return true;
   });
-  return text;
+  return { text, thinking };
 }
 
-function putText(delta: Record<string, unknown>, text: string): void {
+function putContent(delta: Record<string, unknown>, text: string, thinking: string): void {
   if (Array.isArray(delta.content)) {
+    if (thinking.length > 0) {
+      delta.content.unshift({ type: 'thinking', thinking: [{ type: 'text', text: thinking }] });
+    }
     if (text.length > 0) delta.content.push({ type: 'text', text });
+  } else if (thinking.length > 0) {
+    delta.content = [
+      { type: 'thinking', thinking: [{ type: 'text', text: thinking }] },
+      ...(text.length > 0 ? [{ type: 'text', text }] : []),
+    ];
   } else if (typeof delta.content === 'string' || text.length > 0) {
     delta.content = text;
   }
 }
 
-/** The text pipeline of one streamed choice: redaction, then sanitising. */
-interface ChoiceStream {
+/** One text of a streamed choice (its answer, its reasoning, one tool call's arguments). */
+interface Lane {
   redactor: StreamRedactor;
   sanitizer: StreamSanitizer | null;
   seen: number;
+}
+
+/** The lanes of one streamed choice. */
+interface ChoiceStream {
+  text: Lane;
+  thinking: Lane | null;
+  tools: Map<number, Lane>;
   ended: boolean;
 }
 
 /**
- * Guards an SSE answer event by event. Each choice's text runs through its own stream redactor,
- * so a value split across events is caught, and the client never sees a prefix of a value that
- * is later redacted; held-back text is released in a later event of the same choice, at its
- * `finish_reason` at the latest. Events are rewritten as JSON, so escaping stays valid.
+ * Guards an SSE answer event by event. Each text of each choice (the answer, the reasoning of a
+ * thinking model, the arguments of each tool call) runs through its own stream redactor, so a
+ * value split across events is caught and the client never sees a prefix of a value that is
+ * later redacted; held-back text is released in a later event of the same choice, at its
+ * `finish_reason` at the latest. Events are rewritten as JSON, so escaping stays valid. Events
+ * without choices (an error the upstream sent mid-stream) have their message redacted whole.
  */
 export class StreamGuard {
   readonly #guard: ContentGuard;
@@ -336,29 +460,67 @@ export class StreamGuard {
       // Text the guard cannot read is not passed on unread.
       throw new GuardError('upstream_error', { cause });
     }
-    if (!isObject(chunk) || !Array.isArray(chunk.choices)) return data;
+    if (!isObject(chunk)) return data;
     const template = chunk;
-    const choices: unknown[] = chunk.choices;
     const rewritten = guarded(this.#guard, this.#outcome, this.#logger, data, () => {
+      if (!Array.isArray(template.choices)) {
+        if (typeof template.message !== 'string') return data;
+        template.message = this.#guard.scanner.redact(template.message).text;
+        return JSON.stringify(template);
+      }
       this.#template = template;
-      choices.forEach((choice: unknown, position: number) => {
-        if (!isObject(choice)) return;
-        const index = typeof choice.index === 'number' ? choice.index : position;
-        const stream = this.#choice(index);
-        const delta = isObject(choice.delta) ? choice.delta : null;
-        let out = stream.ended ? '' : this.#push(stream, delta ? takeText(delta) : '');
-        if (choice.finish_reason != null && !stream.ended) {
-          out += this.#end(stream);
-          stream.ended = true;
-        }
-        if (delta) putText(delta, out);
-        else if (out.length > 0) choice.delta = { content: out };
+      template.choices.forEach((choice: unknown, position: number) => {
+        if (isObject(choice)) this.#rewriteChoice(choice, position);
       });
       this.#check();
       return JSON.stringify(template);
     });
     if (this.#outcome.uninspected) this.#off = true;
     return rewritten;
+  }
+
+  #rewriteChoice(choice: Record<string, unknown>, position: number): void {
+    const index = typeof choice.index === 'number' ? choice.index : position;
+    const stream = this.#choice(index);
+    if (!isObject(choice.delta)) choice.delta = {};
+    const delta = choice.delta as Record<string, unknown>;
+    const finishing = choice.finish_reason != null && !stream.ended;
+    const taken = takeContent(delta);
+    let text = stream.ended ? '' : this.#push(stream.text, taken.text);
+    let thinking = '';
+    if (taken.thinking.length > 0 || (finishing && stream.thinking)) {
+      stream.thinking ??= this.#lane(false);
+      thinking = stream.ended ? '' : this.#push(stream.thinking, taken.thinking);
+    }
+    const calls: unknown[] = Array.isArray(delta.tool_calls) ? delta.tool_calls : [];
+    calls.forEach((call, position) => {
+      if (!isObject(call) || !isObject(call.function)) return;
+      const args = call.function.arguments;
+      if (typeof args !== 'string') return;
+      const k = typeof call.index === 'number' ? call.index : position;
+      let lane = stream.tools.get(k);
+      if (!lane) {
+        lane = this.#lane(false);
+        stream.tools.set(k, lane);
+      }
+      call.function.arguments = stream.ended ? '' : this.#push(lane, args);
+    });
+    if (finishing) {
+      text += this.#end(stream.text);
+      if (stream.thinking) thinking += this.#end(stream.thinking);
+      for (const [k, lane] of stream.tools) {
+        const rest = this.#end(lane);
+        if (rest.length === 0) continue;
+        const call = calls.find((c) => isObject(c) && c.index === k) as
+          | { function: { arguments: string } }
+          | undefined;
+        if (call) call.function.arguments += rest;
+        else calls.push({ index: k, function: { arguments: rest } });
+      }
+      if (calls.length > 0) delta.tool_calls = calls;
+      stream.ended = true;
+    }
+    putContent(delta, text, thinking);
   }
 
   /**
@@ -371,63 +533,65 @@ export class StreamGuard {
     guarded(this.#guard, this.#outcome, this.#logger, undefined, () => {
       for (const [index, stream] of this.#choices) {
         if (stream.ended) continue;
-        stream.ended = true;
-        const rest = this.#end(stream);
-        if (rest.length === 0) continue;
         const { id, object, created, model } = this.#template ?? {};
-        extra.push(
-          JSON.stringify({
-            id,
-            object,
-            created,
-            model,
-            choices: [{ index, delta: { content: rest }, finish_reason: null }],
-          }),
-        );
+        const choice: Record<string, unknown> = { index, delta: {}, finish_reason: 'stop' };
+        this.#rewriteChoice(choice, index);
+        choice.finish_reason = null;
+        if (Object.keys(choice.delta as object).length === 0) continue;
+        extra.push(JSON.stringify({ id, object, created, model, choices: [choice] }));
       }
       this.#check();
     });
     return extra;
   }
 
+  #lane(sanitize: boolean): Lane {
+    const policy = this.#guard.output;
+    return {
+      redactor: createStreamRedactor(this.#guard.scanOptions, {
+        redactIf: (f) => redacts(actionFor(f, policy)),
+      }),
+      sanitizer:
+        sanitize && this.#guard.sanitize ? createOutputSanitizer(this.#guard.sanitize) : null,
+      seen: 0,
+    };
+  }
+
   #choice(index: number): ChoiceStream {
     let stream = this.#choices.get(index);
     if (!stream) {
-      const policy = this.#guard.output;
-      stream = {
-        redactor: createStreamRedactor(this.#guard.scanOptions, {
-          redactIf: (f) => redacts(actionFor(f, policy)),
-        }),
-        sanitizer: this.#guard.sanitize ? createOutputSanitizer(this.#guard.sanitize) : null,
-        seen: 0,
-        ended: false,
-      };
+      stream = { text: this.#lane(true), thinking: null, tools: new Map(), ended: false };
       this.#choices.set(index, stream);
     }
     return stream;
   }
 
-  #push(stream: ChoiceStream, text: string): string {
+  #push(lane: Lane, text: string): string {
     if (text.length === 0) return '';
-    const safe = stream.redactor.push(text);
-    return stream.sanitizer ? stream.sanitizer.push(safe) : safe;
+    const safe = lane.redactor.push(text);
+    return lane.sanitizer ? lane.sanitizer.push(safe) : safe;
   }
 
-  #end(stream: ChoiceStream): string {
-    const rest = stream.redactor.end();
-    if (!stream.sanitizer) return rest;
-    return stream.sanitizer.push(rest) + stream.sanitizer.end();
+  #end(lane: Lane): string {
+    const rest = lane.redactor.end();
+    if (!lane.sanitizer) return rest;
+    return lane.sanitizer.push(rest) + lane.sanitizer.end();
   }
 
   /** Adds new findings to the decision; a blocked finding ends the stream before it is sent. */
   #check(): void {
     let fresh = false;
-    for (const stream of this.#choices.values()) {
-      const found = stream.redactor.findings;
-      if (found.length === stream.seen) continue;
-      for (let i = stream.seen; i < found.length; i++) this.#findings.push(found[i]!);
-      stream.seen = found.length;
+    const collect = (lane: Lane) => {
+      const found = lane.redactor.findings;
+      if (found.length === lane.seen) return;
+      for (let i = lane.seen; i < found.length; i++) this.#findings.push(found[i]!);
+      lane.seen = found.length;
       fresh = true;
+    };
+    for (const stream of this.#choices.values()) {
+      collect(stream.text);
+      if (stream.thinking) collect(stream.thinking);
+      for (const lane of stream.tools.values()) collect(lane);
     }
     if (!fresh) return;
     this.#outcome.output = decide(this.#findings, this.#guard.output);

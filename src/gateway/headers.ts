@@ -45,7 +45,16 @@ export function relayedHeaders(
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Keeps a caller's `x-request-id` when it is a plain token, so logs can be joined up. */
+// Shapes of keys a careless client might send as its request id: a virtual key, a bare
+// 32-character Mistral key, a provider key. Such ids are replaced, so logs never carry them.
+const KEY_LIKE = /^(?:mg_|sk-|[A-Za-z0-9]{32}$)/;
+
+/**
+ * Keeps a caller's `x-request-id` when it is a plain token that does not look like a key, so
+ * logs can be joined up.
+ */
 export function acceptRequestId(value: string | string[] | undefined): string | null {
-  return typeof value === 'string' && REQUEST_ID.test(value) ? value : null;
+  return typeof value === 'string' && REQUEST_ID.test(value) && !KEY_LIKE.test(value)
+    ? value
+    : null;
 }

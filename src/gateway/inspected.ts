@@ -17,7 +17,13 @@ import { getSchemas } from '../mistral/schemas.js';
 import { allowsAnyModel, type EffectivePolicy, modelAllowed } from '../policy/policy.js';
 import { isJsonContentType, parseJsonBody, readBody } from './body.js';
 import type { RequestContext } from './context.js';
-import { inspectAnswer, inspectRequest, newOutcome, StreamGuard } from './guard.js';
+import {
+  inspectAnswer,
+  inspectRequest,
+  newOutcome,
+  redactErrorMessage,
+  StreamGuard,
+} from './guard.js';
 import { upstreamHeaders } from './headers.js';
 import { estimateTokens } from './limits.js';
 import { abortOnClientClose, isEventStream, readUpstreamJson, relayEventStream } from './relay.js';
@@ -70,7 +76,9 @@ export async function handleInspected(
     inspectRequest(guard, endpoint, payload, ctx.guard, deps.logger);
   }
   // The reservation: the prompt's estimate plus the most the answer may take.
-  const answerTokens = endpoint.hasMaxTokens ? (maxTokensOf(payload) ?? 0) : 0;
+  // `n` answers each take up to max_tokens.
+  const choices = typeof payload.n === 'number' && payload.n > 1 ? payload.n : 1;
+  const answerTokens = endpoint.hasMaxTokens ? (maxTokensOf(payload) ?? 0) * choices : 0;
   await deps.limits.reserve(
     ctx,
     estimateTokens(estimatePromptChars(endpoint, payload)) + answerTokens,
@@ -120,6 +128,7 @@ export async function handleInspected(
   if (guard?.inspectsOutput && ctx.guard && answer.status < 300) {
     inspectAnswer(guard, answer.json, ctx.guard, deps.logger);
   }
+  if (answer.status >= 400) redactErrorMessage(guard, answer.json);
   return finish(answer.status, answer.json, answer.headers);
 }
 

@@ -2,16 +2,15 @@ import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import type { RequestContext } from './context.js';
+import { redactErrorMessage } from './guard.js';
 import { relayedHeaders, upstreamHeaders } from './headers.js';
 import { abortOnClientClose, upstreamErrorBody } from './relay.js';
-import { record } from './server.js';
-import type { GatewayDeps } from './types.js';
-import type { Upstream } from './upstream.js';
+import { type HandlerDeps, record } from './server.js';
 
 type Finish = (status: number, body: unknown, headers?: Record<string, string>) => Promise<unknown>;
 
 // Path segments that could walk out of the allowed prefix once a server normalises them.
-const UNSAFE_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\//i;
+const UNSAFE_PATH = /(^|\/)\.\.?(\/|$|;)|%2e|%2f|%5c|%3b|;|\\|\/\//i;
 
 /**
  * Passes a streamed request body on while counting it: a chunked upload (no Content-Length)
@@ -47,7 +46,7 @@ export function passThroughAllowed(ctx: RequestContext): boolean {
 export async function handlePassThrough(
   request: FastifyRequest,
   reply: FastifyReply,
-  deps: GatewayDeps & { upstream: Upstream },
+  deps: HandlerDeps,
   _finish: Finish,
 ): Promise<unknown> {
   const ctx = request.ctx;
@@ -81,6 +80,8 @@ export async function handlePassThrough(
   if (res.statusCode >= 400 && res.statusCode < 500) {
     // Error bodies are rebuilt, never relayed: they could carry upstream internals.
     const raw = await res.body.text().catch(() => '');
+    const body = upstreamErrorBody(raw, ctx.requestId);
+    redactErrorMessage(deps.guards.get(ctx.environment!), body);
     ctx.status = res.statusCode;
     await record(ctx, deps);
     return reply
@@ -90,7 +91,7 @@ export async function handlePassThrough(
         ...ctx.limitHeaders,
         'x-request-id': ctx.requestId,
       })
-      .send(upstreamErrorBody(raw, ctx.requestId));
+      .send(body);
   }
   ctx.status = res.statusCode;
   await record(ctx, deps);

@@ -9,6 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Config } from '../config/load.js';
 import { GuardError, isGuardError, toErrorBody } from '../errors.js';
+import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
 import { effectivePolicy } from '../policy/policy.js';
 import { newContext, type RequestContext } from './context.js';
@@ -19,6 +20,7 @@ import { handleInspected, inspectedEndpoint } from './inspected.js';
 import { createGatewayLimits, type GatewayLimits } from './limits.js';
 import { handleModels } from './models.js';
 import { handlePassThrough, passThroughAllowed } from './passthrough.js';
+import { createTransport, SECURITY_HEADERS, type Transport } from './transport.js';
 import type { AuditRecorder, Authenticator, GatewayDeps } from './types.js';
 import { Upstream } from './upstream.js';
 
@@ -37,6 +39,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     ctx: RequestContext;
   }
+  interface FastifyInstance {
+    /** The transport rules, so any handler can tell a request's client address. */
+    transport: Transport;
+  }
 }
 
 const MODELS_PATH = '/v1/models';
@@ -54,7 +60,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const upstream = deps.upstream ?? new Upstream(config.upstream);
   const guards = deps.guards ?? compileGuards(config.profiles);
   const limits = deps.limits ?? createGatewayLimits(config, deps.logger);
+  const transport = createTransport(config, deps.logger);
   const app = Fastify({
+    ...(transport.https ? { https: transport.https } : {}),
     // Fastify would build a child logger for every request; the gateway logs outcomes itself,
     // once, with fixed fields, so the framework gets no logger.
     logger: false,
@@ -87,6 +95,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     config.server.requestTimeoutMs,
   );
   app.server.maxConnections = config.server.maxConnections;
+  app.decorate('transport', transport);
+  const stopWatching = transport.watch((options) =>
+    (app.server as unknown as { setSecureContext(o: unknown): void }).setSecureContext(options),
+  );
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (const name in SECURITY_HEADERS) reply.raw.setHeader(name, SECURITY_HEADERS[name]!);
+    done();
+  });
 
   // Bodies are read by the handlers themselves, with the limit of the caller's profile and only
   // after authentication: an anonymous client cannot make the gateway read a byte of its body.
@@ -99,7 +115,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const checks = await readiness(deps, limits);
+    const checks = await readiness(deps, limits, upstream);
     const ok = Object.values(checks).every((c) => c.ok);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
   });
@@ -127,6 +143,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       });
     },
     async close() {
+      stopWatching();
       await app.close();
       await upstream.close();
       await limits.close();
@@ -141,7 +158,7 @@ export type HandlerDeps = GatewayDeps & {
 };
 
 function contextOf(request: FastifyRequest): RequestContext {
-  request.ctx ??= newContext(request, request.id);
+  request.ctx ??= newContext(request, request.id, request.server.transport.clientIp(request.raw));
   return request.ctx;
 }
 
@@ -154,6 +171,7 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
   if (endpoint) ctx.action = endpoint.action;
   else if (models) ctx.action = ctx.path === MODELS_PATH ? 'models.list' : 'models.retrieve';
   try {
+    request.server.transport.checkScheme(request.raw);
     await deps.limits.checkAddress(ctx);
     try {
       await authenticate(request, ctx, deps.authenticator, deps.config);
@@ -234,7 +252,8 @@ export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['rec
     errorCode: ctx.errorCode,
     upstreamStatus: ctx.upstreamStatus,
     clientIp: ctx.clientIp,
-    userAgent: ctx.userAgent,
+    // A user agent is the caller's free text: whatever sensitive it holds is replaced.
+    userAgent: ctx.userAgent === null ? null : redactText(ctx.userAgent).text,
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
     guard: auditSummary(ctx.guard),
   };
@@ -318,7 +337,7 @@ function mapFrameworkError(error: unknown): GuardError {
   return new GuardError('internal_error', { cause: error });
 }
 
-async function readiness(deps: GatewayDeps, limits: GatewayLimits) {
+async function readiness(deps: GatewayDeps, limits: GatewayLimits, upstream: Upstream) {
   const checks: Record<string, { ok: boolean; detail?: string }> = {};
   try {
     await deps.authenticator.ping();
@@ -326,6 +345,14 @@ async function readiness(deps: GatewayDeps, limits: GatewayLimits) {
   } catch {
     checks.store = { ok: false, detail: 'the key store cannot be read' };
   }
+  const breaker = upstream.breaker;
+  checks.upstream =
+    breaker === 'open'
+      ? {
+          ok: false,
+          detail: 'the upstream failed repeatedly; calls fail fast until a probe passes',
+        }
+      : { ok: true, detail: `circuit ${breaker}` };
   checks.limits = limits.healthy()
     ? { ok: true, detail: limits.backend }
     : { ok: false, detail: `the ${limits.backend} limit store is unreachable` };

@@ -45,7 +45,14 @@ export async function startGateway(
     gateway,
     logger,
     async close() {
+      // Requests and streams in flight may finish until the deadline; then they are cut.
+      const deadline = setTimeout(
+        () => gateway.app.server.closeAllConnections(),
+        config.server.shutdownTimeoutMs,
+      );
+      deadline.unref();
       await gateway.close();
+      clearTimeout(deadline);
       await audit?.close();
       await store.close();
       logger.flush();

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { GuardError } from '../errors.js';
 
@@ -12,6 +13,12 @@ export interface UpstreamOptions {
   /** Longest a whole exchange may take, stream included. */
   totalTimeoutMs: number;
   connections: number;
+  /** Retries of a connection error, 502 or 503, while nothing has reached the client yet. */
+  retries?: number;
+  /** Consecutive failures that open the circuit breaker; 0 turns it off. */
+  breakerThreshold?: number;
+  /** How long an open breaker fails fast before one probe may pass. */
+  breakerCooldownMs?: number;
 }
 
 export interface UpstreamRequest {
@@ -70,6 +77,87 @@ class Deadlines {
   }
 }
 
+/** The circuit breaker's state, as `/readyz` shows it. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/**
+ * A circuit breaker: after `threshold` failures in a row the upstream is presumed down and calls
+ * fail at once (503 with Retry-After) for `cooldownMs`; then one probe call passes, and its
+ * outcome closes the breaker or opens it again.
+ */
+class Breaker {
+  #state: BreakerState = 'closed';
+  #failures = 0;
+  #openedAt = 0;
+  #probing = false;
+
+  constructor(
+    private readonly threshold: number,
+    private readonly cooldownMs: number,
+  ) {}
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /** Throws when a call may not go now; otherwise admits it (as the probe, when half-open). */
+  admit(): void {
+    if (this.threshold === 0 || this.#state === 'closed') return;
+    const waited = Date.now() - this.#openedAt;
+    if (this.#state === 'open' && waited >= this.cooldownMs) {
+      this.#state = 'half-open';
+      this.#probing = false;
+    }
+    if (this.#state === 'half-open' && !this.#probing) {
+      this.#probing = true;
+      return;
+    }
+    const retryAfter = Math.max(1, Math.ceil((this.cooldownMs - waited) / 1000));
+    throw new GuardError('upstream_unavailable', {
+      headers: { 'retry-after': String(retryAfter) },
+    });
+  }
+
+  success(): void {
+    this.#failures = 0;
+    this.#state = 'closed';
+    this.#probing = false;
+  }
+
+  failure(): void {
+    if (this.threshold === 0) return;
+    this.#failures++;
+    if (this.#state === 'half-open' || this.#failures >= this.threshold) {
+      this.#state = 'open';
+      this.#openedAt = Date.now();
+      this.#probing = false;
+    }
+  }
+}
+
+/** A connection that failed before any answer: safe to try again on another connection. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'UND_ERR_SOCKET' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_CLOSED'
+  );
+}
+
+/** Seconds of a numeric `Retry-After`, or null. */
+function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | null {
+  const value = headers['retry-after'];
+  if (typeof value !== 'string' || !/^\d{1,6}$/.test(value)) return null;
+  return Number(value) * 1000;
+}
+
+/** The longest a retry waits, even when the upstream asks for more. */
+const MAX_RETRY_WAIT_MS = 5_000;
+
 /**
  * The one connection pool to the Mistral API. The origin is fixed at start-up: nothing a client
  * sends can change where the gateway connects, and redirects are never followed.
@@ -79,10 +167,12 @@ export class Upstream {
   readonly #options: UpstreamOptions;
   readonly #basePath: string;
   readonly #deadlines = new Deadlines();
+  readonly #breaker: Breaker;
 
   constructor(options: UpstreamOptions) {
     const url = new URL(options.baseUrl);
     this.#options = options;
+    this.#breaker = new Breaker(options.breakerThreshold ?? 5, options.breakerCooldownMs ?? 10_000);
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#pool = new Pool(url.origin, {
       connections: options.connections,
@@ -98,28 +188,77 @@ export class Upstream {
    * runs until the answer's body is consumed or destroyed.
    */
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    this.#breaker.admit();
     const abort = req.abort ?? new AbortController();
     this.#deadlines.add(abort, this.#options.totalTimeoutMs);
-    let res: UpstreamResponse;
-    try {
-      res = (await this.#pool.request({
-        method: req.method as Dispatcher.HttpMethod,
-        path: this.#basePath + req.path,
-        headers: req.headers,
-        body: req.body ?? null,
-        signal: abort.signal,
-      })) as UpstreamResponse;
-    } catch (error) {
-      this.#deadlines.delete(abort);
-      throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : error);
+    // A streamed body is gone once sent, so only a body held in memory may be sent again.
+    const replayable =
+      req.body === undefined ||
+      req.body === null ||
+      typeof req.body === 'string' ||
+      Buffer.isBuffer(req.body);
+    const retries = replayable ? (this.#options.retries ?? 2) : 0;
+    for (let attempt = 0; ; attempt++) {
+      let res: UpstreamResponse;
+      try {
+        res = (await this.#pool.request({
+          method: req.method as Dispatcher.HttpMethod,
+          path: this.#basePath + req.path,
+          headers: req.headers,
+          body: req.body ?? null,
+          signal: abort.signal,
+        })) as UpstreamResponse;
+      } catch (error) {
+        if (!abort.signal.aborted) {
+          if (attempt < retries && isConnectionError(error)) {
+            await this.#wait(backoffMs(attempt), abort);
+            continue;
+          }
+          this.#breaker.failure();
+        }
+        this.#deadlines.delete(abort);
+        throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : error);
+      }
+      const status = res.statusCode;
+      if ((status === 502 || status === 503) && attempt < retries) {
+        const wait = retryAfterMs(res.headers) ?? backoffMs(attempt);
+        if (wait <= MAX_RETRY_WAIT_MS) {
+          res.body.resume();
+          await this.#wait(wait, abort);
+          continue;
+        }
+      }
+      // One outcome per call, retries included, so one bad request counts once.
+      if (status >= 500) this.#breaker.failure();
+      else this.#breaker.success();
+      res.body.once('close', () => this.#deadlines.delete(abort));
+      return res;
     }
-    res.body.once('close', () => this.#deadlines.delete(abort));
-    return res;
+  }
+
+  /** The circuit breaker's state, for `/readyz`. */
+  get breaker(): BreakerState {
+    return this.#breaker.state;
+  }
+
+  /** Waits before a retry; the client leaving or the deadline ends the wait (and the call). */
+  async #wait(ms: number, abort: AbortController): Promise<void> {
+    try {
+      await sleep(ms, undefined, { signal: abort.signal });
+    } catch {
+      this.#deadlines.delete(abort);
+      throw upstreamFailure(abort.signal.reason);
+    }
   }
 
   async close(): Promise<void> {
     await this.#pool.close();
   }
+}
+
+/** Exponential backoff with full jitter: up to 100 ms, 200 ms, 400 ms... */
+function backoffMs(attempt: number): number {
+  return Math.round(Math.random() * 100 * 2 ** attempt);
 }
 
 /**

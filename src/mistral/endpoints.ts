@@ -119,7 +119,54 @@ export function textFields(endpoint: EndpointSpec, body: Body): TextField[] {
     });
   }
   inputTexts(endpoint, body, out);
+  instructionTexts(body, out);
   return out;
+}
+
+/**
+ * Texts outside the messages that the model still reads: tool names, descriptions and parameter
+ * schemas, the structured-output schema, and stop sequences. A credential pasted into a tool
+ * description reaches the model as surely as one in a message.
+ */
+function instructionTexts(body: Body, out: TextField[]): void {
+  if (Array.isArray(body.tools)) {
+    body.tools.forEach((tool, i) => {
+      if (!isObject(tool) || !isObject(tool.function)) return;
+      const at = `tools[${i}].function`;
+      pushString(tool.function, 'name', `${at}.name`, out);
+      pushString(tool.function, 'description', `${at}.description`, out);
+      pushJson(tool.function, 'parameters', `${at}.parameters`, out);
+    });
+  }
+  const format = body.response_format;
+  if (isObject(format) && isObject(format.json_schema)) {
+    const schema = format.json_schema;
+    pushString(schema, 'name', 'response_format.json_schema.name', out);
+    pushString(schema, 'description', 'response_format.json_schema.description', out);
+    pushJson(schema, 'schema', 'response_format.json_schema.schema', out);
+  }
+  if (typeof body.stop === 'string') pushString(body, 'stop', 'stop', out);
+  else if (Array.isArray(body.stop)) stringItems(body.stop, 'stop', out);
+}
+
+/**
+ * A free-form JSON value (a schema, parameters) read as its JSON text. A replacement that is
+ * still JSON of the same kind is stored parsed again; anything else is stored as the text.
+ */
+function pushJson(owner: Record<string, unknown>, key: string, path: string, out: TextField[]) {
+  const value = owner[key];
+  if (typeof value === 'string') {
+    pushString(owner, key, path, out);
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  out.push({
+    path,
+    get: () => JSON.stringify(owner[key]),
+    set: (text) => {
+      owner[key] = parseObject(text) ?? text;
+    },
+  });
 }
 
 /** The text size of one message or top-level input of a request. */
@@ -230,6 +277,7 @@ function messageTexts(message: unknown, path: string, out: TextField[]): void {
   if (!Array.isArray(message.tool_calls)) return;
   message.tool_calls.forEach((call, i) => {
     if (isObject(call) && isObject(call.function)) {
+      pushString(call.function, 'name', `${path}.tool_calls[${i}].function.name`, out);
       pushArguments(call.function, `${path}.tool_calls[${i}].function.arguments`, out);
     }
   });
@@ -243,8 +291,20 @@ function chunkTexts(chunks: unknown[], path: string, out: TextField[]): void {
       chunkTexts(chunk.thinking, `${at}.thinking`, out);
     } else if (chunk.type === 'text' || chunk.type === undefined) {
       pushString(chunk, 'text', `${at}.text`, out);
+    } else if (chunk.type === 'image_url') {
+      // An image's URL may carry a token in its query; inline `data:` images are not text.
+      if (isObject(chunk.image_url)) pushUrl(chunk.image_url, 'url', `${at}.image_url.url`, out);
+      else pushUrl(chunk, 'image_url', `${at}.image_url`, out);
+    } else if (chunk.type === 'document_url') {
+      pushUrl(chunk, 'document_url', `${at}.document_url`, out);
+      pushString(chunk, 'document_name', `${at}.document_name`, out);
     }
   });
+}
+
+function pushUrl(owner: Record<string, unknown>, key: string, path: string, out: TextField[]) {
+  const value = owner[key];
+  if (typeof value === 'string' && !value.startsWith('data:')) pushString(owner, key, path, out);
 }
 
 /**

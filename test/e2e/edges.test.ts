@@ -57,6 +57,11 @@ function startUpstream(): Promise<void> {
         );
         return;
       }
+      if (prompt === 'refuse-pii') {
+        res.writeHead(422, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'error', message: 'bad value jane.doe@example.com' }));
+        return;
+      }
       if (prompt === 'hang') return; // never answers
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = (content: string, finish: string | null) =>
@@ -285,6 +290,13 @@ describe('upstream oddities', () => {
     assert.equal(body.message, 'Invalid model: nope');
     assert.equal(body.code, '1500');
     assert.equal(body.request_id, res.headers.get('x-request-id'));
+  });
+
+  test('an upstream error message is redacted like an answer', async () => {
+    const res = await chat('refuse-pii');
+    assert.equal(res.status, 422);
+    const body = (await res.json()) as { message: string };
+    assert.equal(body.message, 'bad value [REDACTED:EMAIL]');
   });
 
   test('a client that leaves before the upstream answers is audited as client_closed', async () => {

@@ -144,3 +144,105 @@ test('an event the guard cannot read ends the stream rather than passing unread'
     (e: unknown) => isGuardError(e, 'upstream_error'),
   );
 });
+
+function toolChunk(args: string, finish: string | null = null) {
+  return JSON.stringify({
+    id: 'c1',
+    object: 'chat.completion.chunk',
+    model: 'm',
+    choices: [
+      {
+        index: 0,
+        delta: { tool_calls: [{ index: 0, id: 't1', function: { name: 'f', arguments: args } }] },
+        finish_reason: finish,
+      },
+    ],
+  });
+}
+
+test('streamed tool call arguments are redacted like text, across events', () => {
+  const stream = new StreamGuard(guardOf({}), newOutcome(), logger);
+  const pieces = ['{"to": "jane.d', 'oe@example', '.com", "n": 1}'];
+  const out = pieces
+    .map((p, i) => stream.event(toolChunk(p, i === 2 ? 'tool_calls' : null)))
+    .map((d) => JSON.parse(d).choices[0].delta.tool_calls?.[0]?.function.arguments ?? '');
+  assert.equal(out.join(''), '{"to": "[REDACTED:EMAIL]", "n": 1}');
+  for (const piece of out) assert.ok(!piece.includes('jane'));
+});
+
+test('streamed thinking is redacted and stays a thinking chunk', () => {
+  const stream = new StreamGuard(guardOf({}), newOutcome(), logger);
+  const event = (text: string, finish: string | null) =>
+    JSON.stringify({
+      choices: [
+        {
+          index: 0,
+          delta: { content: [{ type: 'thinking', thinking: [{ type: 'text', text }] }] },
+          finish_reason: finish,
+        },
+      ],
+    });
+  const out = [
+    stream.event(event('the card is 4111 1111 ', null)),
+    stream.event(event('1111 1111, noted', 'stop')),
+  ].map((d) => {
+    const content = JSON.parse(d).choices[0].delta.content;
+    return Array.isArray(content)
+      ? content
+          .map((c: { thinking?: Array<{ text: string }> }) => c.thinking?.[0]?.text ?? '')
+          .join('')
+      : '';
+  });
+  assert.equal(out.join(''), 'the card is [REDACTED:CARD], noted');
+});
+
+test('an error event in a stream has its message redacted', () => {
+  const stream = new StreamGuard(guardOf({}), newOutcome(), logger);
+  const out = stream.event(
+    JSON.stringify({ object: 'error', message: 'bad input near jane.doe@example.com', code: 1 }),
+  );
+  assert.equal(JSON.parse(out).message, 'bad input near [REDACTED:EMAIL]');
+});
+
+test('a value split over two text chunks of one message is found and redacted', () => {
+  const guard = guardOf({});
+  const body = {
+    model: 'm',
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'card 4111 1111 ' },
+          { type: 'text', text: '1111 1111 ok' },
+        ],
+      },
+    ],
+  };
+  inspectRequest(guard, CHAT, body, newOutcome(), logger);
+  const texts = body.messages[0]!.content.map((c) => c.text);
+  assert.deepEqual(texts, ['card [REDACTED:CARD]', ' ok']);
+});
+
+test('a credential in a tool description is blocked, naming the field', () => {
+  const guard = guardOf({});
+  const body = {
+    model: 'm',
+    messages: [{ role: 'user', content: 'hi' }],
+    tools: [
+      {
+        type: 'function',
+        function: {
+          name: 'deploy',
+          description: 'uses postgres://admin:s3cretPassw0rd@db.example.com/prod',
+          parameters: { type: 'object' },
+        },
+      },
+    ],
+  };
+  assert.throws(
+    () => inspectRequest(guard, CHAT, body, newOutcome(), logger),
+    (error: unknown) =>
+      isGuardError(error, 'sensitive_data_blocked') &&
+      error.param === 'tools[0].function.description',
+  );
+});

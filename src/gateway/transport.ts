@@ -1,0 +1,99 @@
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import type { Config } from '../config/load.js';
+import { isLoopbackHost } from '../config/schema.js';
+import { GuardError } from '../errors.js';
+import type { Logger } from '../logging.js';
+
+/** Headers on every answer: nothing an answer holds is for a browser to render or cache. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cache-control': 'no-store',
+});
+
+/** How the gateway meets its clients: TLS or not, whom to believe about the original request. */
+export interface Transport {
+  /** Options for an HTTPS server, or null for plain HTTP. */
+  readonly https: (SecureContextOptions & { minVersion: 'TLSv1.2' }) | null;
+  /** The client's address: the socket's, or the forwarded one when a trusted proxy sent it. */
+  clientIp(req: IncomingMessage): string;
+  /**
+   * Refuses a plain-HTTP request that is not allowed: without TLS, only loopback clients, a
+   * trusted proxy saying the original request was HTTPS, or `allowInsecureHttp` pass.
+   */
+  checkScheme(req: IncomingMessage): void;
+  /** Reloads the certificate when its files change; returns the function that stops watching. */
+  watch(apply: (options: SecureContextOptions) => void): () => void;
+}
+
+function readPair(tls: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+  return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+}
+
+/**
+ * Builds the transport rules of a configuration. Reading the certificate happens here, at start
+ * (a missing file stops start-up), never on a request.
+ */
+export function createTransport(config: Config, logger: Logger): Transport {
+  const { tls, trustProxy, allowInsecureHttp } = config.server;
+  const trusted = new BlockList();
+  for (const entry of trustProxy) {
+    const [address, bits] = entry.split('/') as [string, string | undefined];
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) trusted.addAddress(address, type);
+    else trusted.addSubnet(address, Number(bits), type);
+  }
+  const isTrusted = (address: string | undefined): boolean => {
+    if (!address || trustProxy.length === 0) return false;
+    const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+    return trusted.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
+  };
+
+  return {
+    https: tls ? { ...readPair(tls), minVersion: 'TLSv1.2' } : null,
+    clientIp(req) {
+      const peer = req.socket.remoteAddress ?? 'unknown';
+      if (!isTrusted(peer)) return peer;
+      const forwarded = req.headers['x-forwarded-for'];
+      if (typeof forwarded !== 'string') return peer;
+      // The rightmost address no trusted proxy added is the client as the first proxy saw it.
+      const hops = forwarded.split(',').map((h) => h.trim());
+      for (let i = hops.length - 1; i >= 0; i--) {
+        const hop = hops[i]!;
+        if (isIP(hop) === 0) return peer;
+        if (!isTrusted(hop)) return hop;
+      }
+      return hops[0] ?? peer;
+    },
+    checkScheme(req) {
+      if (tls || allowInsecureHttp) return;
+      const peer = req.socket.remoteAddress ?? '';
+      if (isLoopbackHost(peer.startsWith('::ffff:') ? peer.slice(7) : peer)) return;
+      if (isTrusted(peer) && req.headers['x-forwarded-proto'] === 'https') return;
+      throw new GuardError('https_required');
+    },
+    watch(apply) {
+      if (!tls) return () => {};
+      const reload = () => {
+        try {
+          apply(readPair(tls));
+          logger.info('TLS certificate reloaded');
+        } catch (error) {
+          logger.error({ err: error }, 'TLS certificate reload failed; the previous one stays');
+        }
+      };
+      watchFile(tls.cert, { interval: 2000, persistent: false }, reload);
+      watchFile(tls.key, { interval: 2000, persistent: false }, reload);
+      return () => {
+        unwatchFile(tls.cert, reload);
+        unwatchFile(tls.key, reload);
+      };
+    },
+  };
+}
