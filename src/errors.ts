@@ -49,6 +49,16 @@ export const ERROR_CODES = {
     type: 'permission_error',
     message: 'The API key belongs to another environment than this gateway serves.',
   },
+  admin_unauthorized: {
+    status: 401,
+    type: 'authentication_error',
+    message: 'The admin token is missing or wrong.',
+  },
+  admin_forbidden: {
+    status: 403,
+    type: 'permission_error',
+    message: 'The admin API is not reachable from this address.',
+  },
   https_required: {
     status: 403,
     type: 'permission_error',

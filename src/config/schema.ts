@@ -275,7 +275,7 @@ export const auditSchema = z
       .min(1)
       .refine((list) => new Set(list).size === list.length, 'expected each sink once')
       .default(['store']),
-    /** Where the `jsonl` sink writes: a file, or `-` for stdout. Default `<dataDir>/audit.jsonl`. */
+    /** Where the `jsonl` sink writes: a file or `-` (stdout); default `<dataDir>/audit.jsonl`. */
     jsonlPath: z.string().min(1).optional(),
     /** Signs checkpoints; without it, checkpoints are written unsigned and verify says so. */
     hmacKey: z
@@ -583,6 +583,11 @@ export const configSchema = z
     limits: limitsSchema,
     store: storeSchema,
     audit: auditSchema,
+    /**
+     * The admin API under `/admin`, present only when `MISTRAL_GUARD_ADMIN_TOKEN` is set;
+     * `allowFrom` restricts it to these addresses or CIDRs.
+     */
+    admin: z.strictObject({ allowFrom: z.array(cidr).default([]) }).prefault({}),
     log: z
       .strictObject({
         level: z

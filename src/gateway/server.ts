@@ -12,6 +12,7 @@ import { GuardError, isGuardError, toErrorBody } from '../errors.js';
 import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
 import { effectivePolicy } from '../policy/policy.js';
+import { registerAdmin } from './admin.js';
 import { newContext, type RequestContext } from './context.js';
 import type { ContentGuard } from './guard.js';
 import { auditSummary, compileGuards } from './guard.js';
@@ -119,6 +120,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const ok = Object.values(checks).every((c) => c.ok);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
   });
+
+  if (deps.admin) {
+    registerAdmin(app, { ...deps.admin, audit: deps.audit, environments: config.environments });
+  }
 
   const api = (request: FastifyRequest, reply: FastifyReply) =>
     handleApi(request, reply, { ...deps, upstream, guards, limits });

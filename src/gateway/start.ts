@@ -1,4 +1,5 @@
 import { openAuditLog } from '../audit/sqlite-sink.js';
+import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/load.js';
 import { createAuthenticator } from '../keys/authenticator.js';
 import { openSqliteKeyStore } from '../keys/sqlite-store.js';
@@ -21,8 +22,17 @@ export interface RunningGateway {
  */
 export async function startGateway(
   config: Config,
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger; adminToken?: string | undefined } = {},
 ): Promise<RunningGateway> {
+  const adminToken = options.adminToken ?? process.env.MISTRAL_GUARD_ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken.length < 32) {
+    throw new ConfigError([
+      {
+        path: 'MISTRAL_GUARD_ADMIN_TOKEN',
+        message: 'is too short: at least 32 characters (e.g. openssl rand -base64 32)',
+      },
+    ]);
+  }
   const logger = options.logger ?? createLogger({ level: config.log.level });
   const store = openSqliteKeyStore(config.dataDir);
   const auth = createAuthenticator({ store, changes: store.changes() });
@@ -37,6 +47,9 @@ export async function startGateway(
         await store.get('key_ping');
       },
     },
+    ...(adminToken
+      ? { admin: { token: adminToken, allowFrom: config.admin.allowFrom, keys: store } }
+      : {}),
   });
   const url = await gateway.listen();
   logger.info({ url, environments: config.environments }, 'listening');
