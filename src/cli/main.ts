@@ -9,6 +9,7 @@ import { registerKeysCommands } from './keys.js';
 import { exitCodes, printError } from './output.js';
 import { registerScanCommand } from './scan.js';
 import { registerServeCommand } from './serve.js';
+import { registerUpstreamCommands } from './upstream.js';
 
 /** Builds the `mistral-guard` command line; exported so tests can drive it in-process. */
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCheckCommands(program);
   registerHookCommands(program);
   registerDoctorCommand(program);
+  registerUpstreamCommands(program);
   return program;
 }
 

@@ -45,6 +45,9 @@ const ENV_MAP: Array<[string, string[]]> = [
   ['MISTRAL_BASE_URL', ['upstream', 'baseUrl']],
   ['MISTRAL_GUARD_LOG_LEVEL', ['log', 'level']],
   ['MISTRAL_GUARD_REDIS_URL', ['limits', 'redisUrl']],
+  ['MISTRAL_GUARD_DATABASE_URL', ['store', 'databaseUrl']],
+  ['MISTRAL_GUARD_DATABASE_SCHEMA', ['store', 'schema']],
+  ['MISTRAL_GUARD_AUDIT_HMAC_KEY', ['audit', 'hmacKey']],
 ];
 
 /** Which command-line flag sets which configuration path; a problem names the flag. */
@@ -214,13 +217,17 @@ function zodProblems(error: z.ZodError, raw: Plain, origins: Origins): ConfigPro
   });
 }
 
-/** The upstream key of one environment: `MISTRAL_API_KEY_<ENV>` first, then `MISTRAL_API_KEY`. */
+/**
+ * The upstream key of one environment: `MISTRAL_API_KEY_<ENV>` first, then `MISTRAL_API_KEY`;
+ * or only `variable` when the configuration names one.
+ */
 export function findUpstreamKey(
   environment: string,
   env: Record<string, string | undefined>,
+  variable?: string,
 ): { key: Secret | null; lookedIn: string[] } {
   const specific = `MISTRAL_API_KEY_${environment.toUpperCase().replace(/-/g, '_')}`;
-  const lookedIn = [specific, 'MISTRAL_API_KEY'];
+  const lookedIn = variable ? [variable] : [specific, 'MISTRAL_API_KEY'];
   for (const name of lookedIn) {
     const value = env[name]?.trim();
     if (value) return { key: new Secret(value, name), lookedIn };
@@ -245,11 +252,26 @@ function servedEnvironments(raw: Plain): string[] | null {
 }
 
 /**
- * The upstream key of each served environment, and a problem for each one without. The
- * environment a variable or flag chose is named with its source, as its other problems are.
+ * How an environment's key is found in the environment: by the variable its configured `env`
+ * source names, or by the default lookup. Null when another source (a file, a secret manager)
+ * holds it: the upstream key provider reads those at start.
+ */
+function envLookupOf(raw: Plain, name: string): { variable?: string } | null {
+  const section = raw.upstreamKey;
+  const source = isPlain(section) && isPlain(section.sources) ? section.sources[name] : undefined;
+  if (!isPlain(source)) return {};
+  if (source.source !== 'env') return null;
+  return typeof source.variable === 'string' ? { variable: source.variable } : {};
+}
+
+/**
+ * The upstream key of each served environment that reads it from the environment, and a
+ * problem for each one without. The environment a variable or flag chose is named with its
+ * source, as its other problems are.
  */
 function upstreamKeysOf(
   names: string[],
+  raw: Plain,
   env: Record<string, string | undefined>,
   chosen: { name: unknown; source: string | undefined },
   dotenvPath: string,
@@ -257,7 +279,9 @@ function upstreamKeysOf(
   const keys: Record<string, Secret> = {};
   const problems: ConfigProblem[] = [];
   for (const name of names) {
-    const { key, lookedIn } = findUpstreamKey(name, env);
+    const lookup = envLookupOf(raw, name);
+    if (lookup === null) continue;
+    const { key, lookedIn } = findUpstreamKey(name, env, lookup.variable);
     if (key) {
       keys[name] = key;
       continue;
@@ -325,7 +349,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
   let upstreamKeys: Record<string, Secret> = {};
   if (served && !file?.problems.length) {
     const chosen = { name: raw.environment, source: origins.overrides.get('environment') };
-    const found = upstreamKeysOf(served, env, chosen, resolve(cwd, '.env'));
+    const found = upstreamKeysOf(served, raw, env, chosen, resolve(cwd, '.env'));
     upstreamKeys = found.keys;
     if (options.requireUpstreamKey) problems.push(...found.problems);
   }
