@@ -17,6 +17,7 @@ import { getSchemas } from '../mistral/schemas.js';
 import { allowsAnyModel, type EffectivePolicy, modelAllowed } from '../policy/policy.js';
 import { isJsonContentType, parseJsonBody, readBody } from './body.js';
 import type { RequestContext } from './context.js';
+import { forward } from './forward.js';
 import {
   inspectAnswer,
   inspectRequest,
@@ -85,20 +86,13 @@ export async function handleInspected(
   );
 
   const abort = abortOnClientClose(reply);
-  const upstreamKey = deps.config.upstreamKeys[ctx.environment!];
-  if (!upstreamKey) throw new GuardError('upstream_auth_failed');
-  const res = await deps.upstream.request({
+  const res = await forward(deps.upstream, deps.upstreamKeys, ctx, (key) => ({
     method: 'POST',
     path: endpoint.path,
-    headers: upstreamHeaders(
-      request.headers,
-      upstreamKey.reveal(),
-      ctx.requestId,
-      'application/json',
-    ),
+    headers: upstreamHeaders(request.headers, key, ctx.requestId, 'application/json'),
     body: JSON.stringify(payload),
     abort,
-  });
+  }));
 
   if (ctx.stream && res.statusCode === 200 && isEventStream(res)) {
     reply.hijack();

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import { modelAllowed } from '../policy/policy.js';
+import { forward } from './forward.js';
 import { upstreamHeaders } from './headers.js';
 import { readUpstreamJson } from './relay.js';
-import type { GatewayDeps } from './types.js';
-import type { Upstream } from './upstream.js';
+import type { HandlerDeps } from './server.js';
 
 type Finish = (status: number, body: unknown, headers?: Record<string, string>) => Promise<unknown>;
 
@@ -22,7 +22,7 @@ const MODEL_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 export async function handleModels(
   request: FastifyRequest,
   _reply: FastifyReply,
-  deps: GatewayDeps & { upstream: Upstream },
+  deps: HandlerDeps,
   finish: Finish,
 ): Promise<unknown> {
   const ctx = request.ctx;
@@ -34,13 +34,11 @@ export async function handleModels(
     ctx.model = id;
     if (!modelAllowed(policy, id)) throw new GuardError('model_not_allowed', { param: 'model_id' });
   }
-  const upstreamKey = deps.config.upstreamKeys[ctx.environment!];
-  if (!upstreamKey) throw new GuardError('upstream_auth_failed');
-  const res = await deps.upstream.request({
+  const res = await forward(deps.upstream, deps.upstreamKeys, ctx, (key) => ({
     method: 'GET',
     path: id ? `/v1/models/${encodeURIComponent(id)}` : '/v1/models',
-    headers: upstreamHeaders(request.headers, upstreamKey.reveal(), ctx.requestId),
-  });
+    headers: upstreamHeaders(request.headers, key, ctx.requestId),
+  }));
   const answer = await readUpstreamJson(res, ctx);
   if (answer.status !== 200 || id !== null)
     return finish(answer.status, answer.json, answer.headers);

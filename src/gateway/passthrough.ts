@@ -2,6 +2,7 @@ import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import type { RequestContext } from './context.js';
+import { forward } from './forward.js';
 import { redactErrorMessage } from './guard.js';
 import { relayedHeaders, upstreamHeaders } from './headers.js';
 import { abortOnClientClose, upstreamErrorBody } from './relay.js';
@@ -51,8 +52,6 @@ export async function handlePassThrough(
 ): Promise<unknown> {
   const ctx = request.ctx;
   ctx.action = 'passthrough';
-  const upstreamKey = deps.config.upstreamKeys[ctx.environment!];
-  if (!upstreamKey) throw new GuardError('upstream_auth_failed');
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > ctx.policy!.maxBodyBytes) {
     throw new GuardError('body_too_large', { headers: { connection: 'close' } });
@@ -61,13 +60,19 @@ export async function handlePassThrough(
   const contentType = request.headers['content-type'];
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
   const abort = abortOnClientClose(reply);
-  const res = await deps.upstream.request({
-    method: ctx.method,
-    path: ctx.path + query,
-    headers: upstreamHeaders(request.headers, upstreamKey.reveal(), ctx.requestId, contentType),
-    body: hasBody ? capped(request.raw, ctx.policy!.maxBodyBytes) : null,
-    abort,
-  });
+  const res = await forward(
+    deps.upstream,
+    deps.upstreamKeys,
+    ctx,
+    (key) => ({
+      method: ctx.method,
+      path: ctx.path + query,
+      headers: upstreamHeaders(request.headers, key, ctx.requestId, contentType),
+      body: hasBody ? capped(request.raw, ctx.policy!.maxBodyBytes) : null,
+      abort,
+    }),
+    !hasBody,
+  );
   ctx.upstreamStatus = res.statusCode;
   if (res.statusCode >= 500) {
     res.body.resume();

@@ -14,6 +14,7 @@ import type { Logger } from '../logging.js';
 import { effectivePolicy } from '../policy/policy.js';
 import { registerAdmin } from './admin.js';
 import { newContext, type RequestContext } from './context.js';
+import { staticUpstreamKeys, type UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
 import { auditSummary, compileGuards } from './guard.js';
 import { acceptRequestId } from './headers.js';
@@ -61,6 +62,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const upstream = deps.upstream ?? new Upstream(config.upstream);
   const guards = deps.guards ?? compileGuards(config.profiles);
   const limits = deps.limits ?? createGatewayLimits(config, deps.logger);
+  const upstreamKeys = deps.upstreamKeys ?? staticUpstreamKeys(config.upstreamKeys);
   const transport = createTransport(config, deps.logger);
   const app = Fastify({
     ...(transport.https ? { https: transport.https } : {}),
@@ -116,7 +118,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const checks = await readiness(deps, limits, upstream);
+    const checks = await readiness(deps, limits, upstream, upstreamKeys);
     const ok = Object.values(checks).every((c) => c.ok);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
   });
@@ -126,7 +128,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   }
 
   const api = (request: FastifyRequest, reply: FastifyReply) =>
-    handleApi(request, reply, { ...deps, upstream, guards, limits });
+    handleApi(request, reply, { ...deps, upstream, guards, limits, upstreamKeys });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
 
@@ -160,6 +162,7 @@ export type HandlerDeps = GatewayDeps & {
   upstream: Upstream;
   guards: Map<string, ContentGuard>;
   limits: GatewayLimits;
+  upstreamKeys: UpstreamKeys;
 };
 
 function contextOf(request: FastifyRequest): RequestContext {
@@ -237,6 +240,20 @@ export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<vo
   }
 }
 
+// User agents repeat (one per client library and version), so each is scanned once.
+const userAgents = new Map<string, string>();
+
+/** A user agent with anything sensitive in it replaced; remembered for the next request. */
+function safeUserAgent(ua: string): string {
+  let safe = userAgents.get(ua);
+  if (safe === undefined) {
+    safe = redactText(ua).text;
+    if (userAgents.size >= 1024) userAgents.clear();
+    userAgents.set(ua, safe);
+  }
+  return safe;
+}
+
 /** The audit event of a request: an explicit list of fields, never a key or a body. */
 export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['record']>[0] {
   return {
@@ -258,7 +275,7 @@ export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['rec
     upstreamStatus: ctx.upstreamStatus,
     clientIp: ctx.clientIp,
     // A user agent is the caller's free text: whatever sensitive it holds is replaced.
-    userAgent: ctx.userAgent === null ? null : redactText(ctx.userAgent).text,
+    userAgent: ctx.userAgent === null ? null : safeUserAgent(ctx.userAgent),
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
     guard: auditSummary(ctx.guard),
   };
@@ -342,7 +359,12 @@ function mapFrameworkError(error: unknown): GuardError {
   return new GuardError('internal_error', { cause: error });
 }
 
-async function readiness(deps: GatewayDeps, limits: GatewayLimits, upstream: Upstream) {
+async function readiness(
+  deps: GatewayDeps,
+  limits: GatewayLimits,
+  upstream: Upstream,
+  keys: UpstreamKeys,
+) {
   const checks: Record<string, { ok: boolean; detail?: string }> = {};
   try {
     await deps.authenticator.ping();
@@ -361,9 +383,17 @@ async function readiness(deps: GatewayDeps, limits: GatewayLimits, upstream: Ups
   checks.limits = limits.healthy()
     ? { ok: true, detail: limits.backend }
     : { ok: false, detail: `the ${limits.backend} limit store is unreachable` };
-  const missing = deps.config.environments.filter((env) => !deps.config.upstreamKeys[env]);
-  checks.upstreamKey = missing.length
-    ? { ok: false, detail: `no upstream key for ${missing.join(', ')}` }
+  const status = keys.status?.() ?? {};
+  const failing = deps.config.environments.filter(
+    (env) => status[env]?.ok === false || !status[env],
+  );
+  checks.upstreamKey = failing.length
+    ? {
+        ok: false,
+        detail: failing
+          .map((env) => `${env}: ${status[env]?.lastError?.code ?? 'no key'}`)
+          .join(', '),
+      }
     : { ok: true };
   return checks;
 }

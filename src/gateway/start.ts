@@ -1,9 +1,12 @@
 import { openAuditLog } from '../audit/sqlite-sink.js';
 import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/load.js';
+import { Secret } from '../config/secret.js';
+import { GuardError } from '../errors.js';
 import { createAuthenticator } from '../keys/authenticator.js';
 import { openSqliteKeyStore } from '../keys/sqlite-store.js';
 import { createLogger, type Logger } from '../logging.js';
+import { createUpstreamKeyProvider, refreshOnSignal } from '../secrets/provider.js';
 import { createGateway, type Gateway } from './server.js';
 import type { AuditRecorder } from './types.js';
 
@@ -36,8 +39,11 @@ export async function startGateway(
   const logger = options.logger ?? createLogger({ level: config.log.level });
   const store = openSqliteKeyStore(config.dataDir);
   const auth = createAuthenticator({ store, changes: store.changes() });
+  const keys = await createUpstreamKeyProvider({ config, logger });
+  const stopSignal = refreshOnSignal(keys);
   const audit = config.audit.enabled ? await openAuditLog(config.dataDir, { logger }) : null;
   const gateway = await createGateway({
+    upstreamKeys: keys,
     config,
     logger,
     audit: audit as AuditRecorder | null,
@@ -48,7 +54,24 @@ export async function startGateway(
       },
     },
     ...(adminToken
-      ? { admin: { token: adminToken, allowFrom: config.admin.allowFrom, keys: store } }
+      ? {
+          admin: {
+            token: adminToken,
+            allowFrom: config.admin.allowFrom,
+            keys: store,
+            reload: async () => ({ object: 'list', data: await keys.refresh() }),
+            rotate: async (environment: string, key: string) => {
+              try {
+                const result = await keys.rotate(environment, new Secret(key, 'admin API'), {
+                  actor: 'admin-api',
+                });
+                return { ...result };
+              } catch (error) {
+                throw rotationError(error);
+              }
+            },
+          },
+        }
       : {}),
   });
   const url = await gateway.listen();
@@ -66,9 +89,25 @@ export async function startGateway(
       deadline.unref();
       await gateway.close();
       clearTimeout(deadline);
+      stopSignal();
+      keys.close();
       await audit?.close();
       await store.close();
       logger.flush();
     },
   };
+}
+
+/**
+ * What a refused rotation tells the admin caller: a bad key is the caller's mistake (400), a
+ * source that cannot be read or written, or a key the upstream does not accept, is 503. The
+ * message names the problem, never the key.
+ */
+function rotationError(error: unknown): GuardError {
+  const code = (error as { code?: string })?.code ?? '';
+  const message = error instanceof Error ? error.message : 'The rotation failed.';
+  if (code.startsWith('key_') && code !== 'key_unverified') {
+    return new GuardError('invalid_request', { message, param: 'key' });
+  }
+  return new GuardError('upstream_unavailable', { message, cause: error });
 }

@@ -2,6 +2,7 @@ import type { Config } from '../config/load.js';
 import type { StoredKeyLimits } from '../keys/types.js';
 import type { Logger } from '../logging.js';
 import type { AdminDeps } from './admin.js';
+import type { UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
 import type { GatewayLimits } from './limits.js';
 import type { Upstream } from './upstream.js';
@@ -65,6 +66,8 @@ export interface GatewayDeps {
   upstream?: Upstream;
   /** The compiled content guard per environment; built from the profiles when absent. */
   guards?: Map<string, ContentGuard>;
+  /** The upstream key of each environment; the keys `loadConfig` found when absent. */
+  upstreamKeys?: UpstreamKeys;
   /** The admin API; absent without an admin token. */
   admin?: Omit<AdminDeps, 'audit' | 'environments'>;
   /** The limits engine; built from the configuration (in memory or on Redis) when absent. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -154,5 +154,91 @@ describe('admin API', () => {
       gatewayWith('short', [], { MISTRAL_GUARD_ADMIN_TOKEN: 'too-short' }),
       /at least 32 characters/,
     );
+  });
+});
+
+describe('upstream key rotation through the admin API', () => {
+  test('new requests use the new key at once, and fall back to the old one when it is refused', async () => {
+    const oldKey = canaryUpstreamKey();
+    const newKey = canaryUpstreamKey();
+    const rotating = await startMockMistral({ validKeys: [oldKey] });
+    try {
+      const cwd = join(dir, 'rotate');
+      await mkdir(cwd, { recursive: true });
+      const keyFile = join(cwd, 'mistral.key');
+      await writeFile(keyFile, `${oldKey}\n`, { mode: 0o600 });
+      await writeFile(
+        join(cwd, 'mistral-guard.yaml'),
+        [
+          'upstreamKey:',
+          '  sources:',
+          `    development: { source: file, path: ${keyFile} }`,
+          '',
+        ].join('\n'),
+      );
+      const dataDir = join(cwd, 'data');
+      const created = await runCli(
+        ['keys', 'create', '--name', 'app', '--json', '--data-dir', dataDir],
+        {
+          cwd,
+        },
+      );
+      const appKey = JSON.parse(created.stdout).key as string;
+      const gateway = await startGatewayProcess({
+        dataDir,
+        upstreamUrl: rotating.url,
+        cwd,
+        env: { MISTRAL_GUARD_ENV: 'development', MISTRAL_GUARD_ADMIN_TOKEN: ADMIN_TOKEN },
+      });
+      children.push(gateway);
+      const chat = async () => {
+        const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${appKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'mistral-small-latest',
+            messages: [{ role: 'user', content: 'hi' }],
+          }),
+        });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      assert.equal(await chat(), 200);
+      assert.equal(rotating.requests.at(-1)!.authorization, `Bearer ${oldKey}`);
+
+      // A key the upstream refuses is not taken: the caller's mistake, named without the key.
+      const refused = await admin(gateway, '/upstream/rotate', {
+        method: 'POST',
+        body: JSON.stringify({ environment: 'development', key: newKey }),
+      });
+      assert.equal(refused.status, 400);
+      const refusal = (await refused.json()) as { param: string; message: string };
+      assert.equal(refusal.param, 'key');
+      assert.ok(!refusal.message.includes(newKey));
+
+      rotating.setValidKeys([oldKey, newKey]);
+      const rotated = await admin(gateway, '/upstream/rotate', {
+        method: 'POST',
+        body: JSON.stringify({ environment: 'development', key: newKey }),
+      });
+      const rotatedText = await rotated.text();
+      assert.equal(rotated.status, 200, rotatedText);
+      assert.ok(!rotatedText.includes(newKey) && !rotatedText.includes(oldKey));
+      assert.equal(await chat(), 200);
+      assert.equal(rotating.requests.at(-1)!.authorization, `Bearer ${newKey}`);
+      // The new key lands in the source, so other replicas pick it up.
+      assert.equal((await readFile(keyFile, 'utf8')).trim(), newKey);
+
+      // The new key starts being refused: the old one, still in its grace window, serves.
+      rotating.setValidKeys([oldKey]);
+      assert.equal(await chat(), 200);
+      assert.equal(rotating.requests.at(-1)!.authorization, `Bearer ${oldKey}`);
+
+      for (const line of [...gateway.stdout, ...gateway.stderr]) {
+        assert.ok(!line.includes(newKey) && !line.includes(oldKey), 'a key reached the log');
+      }
+    } finally {
+      await rotating.close();
+    }
   });
 });

@@ -82,6 +82,8 @@ before(async () => {
     join(dir, 'mistral-guard.yaml'),
     [
       'environments: [development, production]',
+      // One loopback upstream key serves both environments here.
+      'upstreamKey: { requireSeparateKeys: false }',
       'limits:',
       `  prefix: '${PREFIX}'`,
       'profiles:',
