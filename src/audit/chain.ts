@@ -38,3 +38,31 @@ export function chainHash(prevHash: string, seq: number, event: AuditEvent): str
     .update(canonicalJson({ ...event, seq }))
     .digest('hex');
 }
+
+/** The fields of an event that its hash covers, picked by name from a stored row's event. */
+export function hashedEvent(stored: AuditEvent): AuditEvent {
+  return {
+    id: stored.id,
+    time: stored.time,
+    requestId: stored.requestId,
+    action: stored.action,
+    method: stored.method,
+    path: stored.path,
+    keyId: stored.keyId,
+    keyName: stored.keyName,
+    environment: stored.environment,
+    model: stored.model,
+    stream: stored.stream,
+    promptTokens: stored.promptTokens,
+    completionTokens: stored.completionTokens,
+    totalTokens: stored.totalTokens,
+    success: stored.success,
+    status: stored.status,
+    errorCode: stored.errorCode,
+    upstreamStatus: stored.upstreamStatus,
+    clientIp: stored.clientIp,
+    userAgent: stored.userAgent,
+    latencyMs: stored.latencyMs,
+    guard: stored.guard,
+  };
+}

@@ -15,7 +15,11 @@ export type AuditErrorCode =
   /** The sink was closed before the event was handed to it. */
   | 'audit_closed'
   /** There is no audit store to read: the data directory or its database does not exist. */
-  | 'audit_store_missing';
+  | 'audit_store_missing'
+  /** A sink is down and its spool file has reached its size limit: the event was refused. */
+  | 'audit_spool_full'
+  /** A sink is down and its spool file cannot be written either (disk full, permissions). */
+  | 'audit_spool_failed';
 
 /** An audit failure with a stable code; `cause` carries the internal detail for the log. */
 export class AuditError extends Error {

@@ -9,7 +9,7 @@ import { type AuditRow, fromRow, type StoredAuditEvent } from './sqlite-schema.j
  * gets an error naming it instead of an empty database left behind. Returns null when the file
  * exists but no gateway has written audit events to it yet.
  */
-function openReader(dataDir: string): SqliteDatabase | null {
+export function openReader(dataDir: string): SqliteDatabase | null {
   if (!existsSync(dataDir)) {
     throw new AuditError('audit_store_missing', `the data directory ${dataDir} does not exist`);
   }

@@ -1,7 +1,7 @@
-import type { AuditEventInput } from './event.js';
+import type { AuditEvent, AuditEventInput } from './event.js';
 
 /**
- * Where audit events go. Every backend (SQLite now; PostgreSQL and JSONL later) honours the same
+ * Where audit events go. Every backend (SQLite, PostgreSQL, JSON lines) honours the same
  * promise: `record` resolves only once the event is durably stored, and rejects with an
  * AuditError otherwise. A sink never drops an event without a rejection and a log line.
  */
@@ -18,4 +18,17 @@ export interface AuditSink {
 export interface AuditLogger {
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
+}
+
+/**
+ * One backend as the audit log drives it: events arrive already built (id and time assigned),
+ * in batches, one batch at a time. A batch that resolves is durable; one that rejects may be
+ * partly stored, so it is written again later with `replay`, and a writer that can tell (the
+ * databases, by event id) skips the events it already holds.
+ */
+export interface EventWriter {
+  /** Names the sink in logs, status and its spool file: `store` or `jsonl`. */
+  readonly name: string;
+  write(events: readonly AuditEvent[], options?: { replay?: boolean }): Promise<void>;
+  close(): Promise<void>;
 }

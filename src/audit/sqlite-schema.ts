@@ -48,6 +48,23 @@ export const AUDIT_MIGRATIONS: Migration[] = [
       INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '${GENESIS_HASH}');
     `,
   },
+  {
+    // Checkpoints (see checkpoint.ts), and indexes for queries by time and by key.
+    version: 2,
+    up: `
+      CREATE TABLE audit_checkpoints (
+        chain_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        time TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('periodic', 'prune')),
+        signature TEXT,
+        PRIMARY KEY (chain_id, seq, kind)
+      ) STRICT;
+      CREATE INDEX audit_events_time ON audit_events (time, id);
+      CREATE INDEX audit_events_key ON audit_events (key_id, time);
+    `,
+  },
 ];
 
 /** An event as stored: the event plus its place in the chain. */

@@ -2,9 +2,10 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AUDIT_SQLITE_FILE } from '../store/sqlite.js';
+import { type CheckpointPolicy, DEFAULT_CHECKPOINTS } from './checkpoint.js';
 import { AuditError } from './errors.js';
 import { type AuditEvent, type AuditEventInput, toAuditRecord } from './event.js';
-import type { AuditLogger, AuditSink } from './sink.js';
+import type { AuditLogger, AuditSink, EventWriter } from './sink.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './sqlite-worker.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -40,6 +41,10 @@ export interface SqliteAuditSinkOptions {
   synchronous?: 'normal' | 'full';
   /** Where crashes and failed commits are reported. */
   logger?: AuditLogger;
+  /** Signs checkpoints (HMAC-SHA256); without it they are written unsigned. */
+  hmacKey?: string | null;
+  /** When to take periodic checkpoints; default every 1,000 events or minute. */
+  checkpoints?: CheckpointPolicy;
 }
 
 /** Counters for metrics and tests. */
@@ -129,6 +134,8 @@ export class SqliteAuditSink implements AuditSink {
       path: join(dataDir, AUDIT_SQLITE_FILE),
       busyTimeoutMs: options.busyTimeoutMs ?? 5000,
       synchronous: options.synchronous ?? 'normal',
+      hmacKey: options.hmacKey ?? null,
+      checkpoints: options.checkpoints ?? DEFAULT_CHECKPOINTS,
     };
     this.batchSize = Math.max(1, options.batchSize ?? 512);
     this.maxQueue = Math.max(this.batchSize, options.maxQueue ?? 10_000);
@@ -142,17 +149,25 @@ export class SqliteAuditSink implements AuditSink {
 
   /** Queues one event; resolves once it is committed, rejects with an AuditError otherwise. */
   record(input: AuditEventInput): Promise<void> {
-    if (this.closing) {
-      return Promise.reject(new AuditError('audit_closed', 'the audit trail is closed'));
-    }
-    if (this.state === 'down' || this.state === 'stopped') {
-      return Promise.reject(new AuditError('audit_unavailable', 'the audit writer is not running'));
-    }
     let event: AuditEvent;
     try {
       event = toAuditRecord(input);
     } catch (error) {
       return Promise.reject(error);
+    }
+    return this.append(event);
+  }
+
+  /**
+   * Queues an event that already has its id and time (one replayed from a spool, or built by
+   * the audit log for several sinks). An event whose id is already stored is skipped.
+   */
+  append(event: AuditEvent): Promise<void> {
+    if (this.closing) {
+      return Promise.reject(new AuditError('audit_closed', 'the audit trail is closed'));
+    }
+    if (this.state === 'down' || this.state === 'stopped') {
+      return Promise.reject(new AuditError('audit_unavailable', 'the audit writer is not running'));
     }
     const promise = new Promise<void>((resolve, reject) => {
       const entry = { event, resolve, reject };
@@ -365,4 +380,21 @@ export class SqliteAuditSink implements AuditSink {
     if (busy) this.worker.ref();
     else this.worker.unref();
   }
+}
+
+/**
+ * The SQLite sink as the audit log's `store` writer. A batch is handed over event by event in
+ * one turn, so the sink commits it as one group; it resolves when every event is committed.
+ */
+export function sqliteEventWriter(sink: SqliteAuditSink): EventWriter {
+  return {
+    name: 'store',
+    async write(events) {
+      // Waits for every event, so a failed batch is never replayed while part of it is queued.
+      const results = await Promise.allSettled(events.map((event) => sink.append(event)));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    close: () => sink.close(),
+  };
 }

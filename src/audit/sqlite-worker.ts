@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { migrate, openSqlite } from '../store/sqlite.js';
 import { chainHash } from './chain.js';
+import { type CheckpointPolicy, makeCheckpoint, SQLITE_CHAIN_ID } from './checkpoint.js';
 import type { AuditEvent } from './event.js';
 import { AUDIT_MIGRATIONS, INSERT_EVENT, toRow } from './sqlite-schema.js';
 
@@ -15,6 +16,9 @@ export interface WorkerOptions {
   path: string;
   busyTimeoutMs: number;
   synchronous: 'normal' | 'full';
+  /** Signs checkpoints; the key stays in this process's memory. */
+  hmacKey: string | null;
+  checkpoints: CheckpointPolicy;
 }
 
 /** Messages from the sink to the writer. */
@@ -33,23 +37,80 @@ function start(port: NonNullable<typeof parentPort>, options: WorkerOptions): vo
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 
   const readHead = db.prepare('SELECT seq, hash FROM audit_chain_head WHERE id = 1');
+  const exists = db.prepare('SELECT 1 FROM audit_events WHERE id = ?').pluck();
   const insert = db.prepare(INSERT_EVENT);
   const writeHead = db.prepare('UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1');
+  const insertCheckpoint = db.prepare(
+    `INSERT OR IGNORE INTO audit_checkpoints (chain_id, seq, hash, time, kind, signature)
+     VALUES (@chainId, @seq, @hash, @time, @kind, @signature)`,
+  );
+  const { every, ms } = options.checkpoints;
+  let checkpointedSeq =
+    (db
+      .prepare('SELECT MAX(seq) FROM audit_checkpoints WHERE chain_id = ?')
+      .pluck()
+      .get(SQLITE_CHAIN_ID) as number | null) ?? 0;
+  let checkpointedAt = Date.now();
+  // Set by this writer's commits, so an idle writer never takes the write lock for nothing.
+  let dirty = false;
+
+  /** Inside a transaction: checkpoints the head when enough events or time went by. */
+  function checkpointIfDue(seq: number, hash: string, force: boolean): void {
+    if (seq <= checkpointedSeq) return;
+    if (!force && seq - checkpointedSeq < every && Date.now() - checkpointedAt < ms) return;
+    const checkpoint = makeCheckpoint(
+      { chainId: SQLITE_CHAIN_ID, seq, hash },
+      'periodic',
+      options.hmacKey,
+    );
+    insertCheckpoint.run(checkpoint);
+    checkpointedSeq = seq;
+    checkpointedAt = Date.now();
+    dirty = false;
+  }
+
   const writeBatch = db.transaction((events: AuditEvent[]): number => {
     const head = readHead.get() as { seq: number; hash: string };
     let { seq, hash } = head;
     for (const event of events) {
+      // A batch replayed from a spool may hold events an earlier, failed-looking commit kept.
+      if (exists.get(event.id) !== undefined) continue;
       const prev = hash;
       seq++;
       hash = chainHash(prev, seq, event);
       insert.run(toRow(event, seq, prev, hash));
     }
     writeHead.run(seq, hash);
+    dirty = true;
+    checkpointIfDue(seq, hash, false);
     return seq;
   });
+  const checkpointNow = db.transaction((force: boolean) => {
+    const head = readHead.get() as { seq: number; hash: string };
+    checkpointIfDue(head.seq, head.hash, force);
+  });
+
+  // A quiet trail still gets its last events under a checkpoint within `ms`.
+  const timer = setInterval(
+    () => {
+      if (!dirty) return;
+      try {
+        checkpointNow.immediate(false);
+      } catch {
+        // The next batch or tick tries again; a busy file is no reason to stop the writer.
+      }
+    },
+    Math.min(ms, 60_000),
+  );
 
   port.on('message', (message: ToWorker) => {
     if (message.type === 'close') {
+      clearInterval(timer);
+      try {
+        if (dirty) checkpointNow.immediate(true);
+      } catch {
+        // Closing goes on: the chain is intact without its last checkpoint.
+      }
       db.close();
       port.close();
       return;

@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import type { Secret } from '../config/secret.js';
 import { GuardError } from '../errors.js';
-import { openSqliteKeyStore } from '../keys/sqlite-store.js';
 import type { StoredKeyLimits, VirtualKeyRecord } from '../keys/types.js';
 import { createLimiter, type KeyUsage } from '../limits/limiter.js';
 import { RedisLimitStore } from '../limits/redis-store.js';
 import { LimitStoreUnavailableError } from '../limits/types.js';
 import { effectiveLimits } from '../policy/policy.js';
+import { openKeyStore } from '../store/open.js';
 import { type CliContext, cliContext } from './context.js';
 import { parseKeyId } from './keys-flags.js';
 import { printable } from './keys-view.js';
@@ -55,7 +55,7 @@ function limitsOf(record: VirtualKeyRecord, config: Config): StoredKeyLimits {
 }
 
 async function readRecord(config: Config, id: string): Promise<VirtualKeyRecord> {
-  const store = openSqliteKeyStore(config.dataDir);
+  const store = await openKeyStore(config);
   try {
     const record = await store.get(id);
     if (!record) throw new GuardError('not_found', { message: `no virtual key with id ${id}` });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { GuardError } from '../errors.js';
-import { openSqliteKeyStore } from '../keys/sqlite-store.js';
 import type { KeyPatch, KeyStore, VirtualKeyRecord } from '../keys/types.js';
+import { openKeyStore } from '../store/open.js';
+import { recordKeyAdmin } from './admin-audit.js';
 import { type CliContext, cliContext } from './context.js';
 import {
   LIMIT_FLAGS,
@@ -26,7 +27,7 @@ async function withStore<T>(
   run: (store: KeyStore, config: Config) => Promise<T>,
 ): Promise<T> {
   const { config } = await cliContext(command);
-  const store = openSqliteKeyStore(config.dataDir);
+  const store = await openKeyStore(config);
   try {
     return await run(store, config);
   } finally {
@@ -72,6 +73,7 @@ async function create(flags: CreateFlags, command: Command): Promise<void> {
       expiresAt,
       now,
     });
+    await recordKeyAdmin(config, 'create', record);
     const v = view(record, now, config);
 
     printNotes(record, config);
@@ -119,6 +121,7 @@ async function update(id: string, flags: UpdateFlags, command: Command): Promise
   await withStore(command, async (store, config) => {
     const before = await getOrFail(store, keyId);
     const after = (await store.update(keyId, patch)) ?? before;
+    await recordKeyAdmin(config, 'update', after);
     const v = view(after, now, config);
 
     printNotes(after, config);
@@ -155,6 +158,7 @@ async function revoke(id: string, flags: { json?: boolean }, command: Command): 
     const before = await getOrFail(store, keyId);
     const after = (await store.revoke(keyId, now)) ?? before;
     const alreadyRevoked = before.revokedAt !== null;
+    if (!alreadyRevoked) await recordKeyAdmin(config, 'revoke', after);
     if (flags.json) return outJson({ ...view(after, now, config), alreadyRevoked });
     out(
       alreadyRevoked

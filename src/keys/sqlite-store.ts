@@ -6,16 +6,8 @@ import {
   SQLITE_FILE,
   type SqliteDatabase,
 } from '../store/sqlite.js';
-import { generateVirtualKey, hashVirtualKey, randomBase62 } from './format.js';
-import type {
-  ChangeFeed,
-  CreateKeyInput,
-  KeyLimits,
-  KeyPatch,
-  KeyStore,
-  StoredKeyLimits,
-  VirtualKeyRecord,
-} from './types.js';
+import { newKeyRecord, patchColumns } from './record.js';
+import type { ChangeFeed, CreateKeyInput, KeyPatch, KeyStore, VirtualKeyRecord } from './types.js';
 
 const MIGRATIONS: Migration[] = [
   {
@@ -101,28 +93,6 @@ interface Row {
   metadata: string;
 }
 
-type LimitField = keyof StoredKeyLimits;
-
-const LIMIT_COLUMNS: Record<LimitField, keyof Row> = {
-  rpm: 'rpm',
-  tpm: 'tpm',
-  concurrency: 'concurrency',
-  dailyTokens: 'daily_tokens',
-  monthlyTokens: 'monthly_tokens',
-};
-
-const COLUMNS: Record<Exclude<keyof KeyPatch, 'limits'>, keyof Row> = {
-  name: 'name',
-  models: 'models',
-  maxTokens: 'max_tokens',
-  expiresAt: 'expires_at',
-  revokedAt: 'revoked_at',
-  rotatedAt: 'rotated_at',
-  replacedBy: 'replaced_by',
-  graceUntil: 'grace_until',
-  metadata: 'metadata',
-};
-
 function fromRow(row: Row): VirtualKeyRecord {
   return {
     id: row.id,
@@ -148,35 +118,11 @@ function fromRow(row: Row): VirtualKeyRecord {
   };
 }
 
-function toColumn(field: keyof typeof COLUMNS, value: unknown): unknown {
+export { newKeyId } from './record.js';
+
+function encode(field: 'models' | 'metadata', value: unknown): unknown {
   if (field === 'models') return value == null ? null : JSON.stringify(value);
-  if (field === 'metadata') return JSON.stringify(value ?? {});
-  return value ?? null;
-}
-
-/** Checks one limit before it reaches SQL, so a bad value fails with its name, not a constraint. */
-function limitValue(field: LimitField, value: unknown): number | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`limits.${field} must be a positive integer or null`);
-  }
-  return value;
-}
-
-/** Every limit field present, null where `limits` does not set one. */
-function storedLimits(limits: KeyLimits | null | undefined): StoredKeyLimits {
-  return {
-    rpm: limitValue('rpm', limits?.rpm),
-    tpm: limitValue('tpm', limits?.tpm),
-    concurrency: limitValue('concurrency', limits?.concurrency),
-    dailyTokens: limitValue('dailyTokens', limits?.dailyTokens),
-    monthlyTokens: limitValue('monthlyTokens', limits?.monthlyTokens),
-  };
-}
-
-/** A new public key id: `key_` and 16 base62 characters (95 random bits). */
-export function newKeyId(): string {
-  return `key_${randomBase62(16)}`;
+  return JSON.stringify(value ?? {});
 }
 
 /**
@@ -207,23 +153,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async create(input: CreateKeyInput): Promise<{ record: VirtualKeyRecord; key: string }> {
-    const key = generateVirtualKey();
-    const record: VirtualKeyRecord = {
-      id: newKeyId(),
-      name: input.name,
-      hash: hashVirtualKey(key),
-      environment: input.environment,
-      models: input.models ?? null,
-      maxTokens: input.maxTokens ?? null,
-      createdAt: (input.now ?? new Date()).toISOString(),
-      expiresAt: input.expiresAt ?? null,
-      revokedAt: null,
-      rotatedAt: null,
-      replacedBy: null,
-      graceUntil: null,
-      limits: storedLimits(input.limits),
-      metadata: input.metadata ?? {},
-    };
+    const { record, key } = newKeyRecord(input);
     const { limits } = record;
     this.#db
       .prepare(
@@ -236,7 +166,7 @@ export class SqliteKeyStore implements KeyStore {
         record.name,
         record.hash,
         record.environment,
-        toColumn('models', record.models),
+        encode('models', record.models),
         record.maxTokens,
         record.createdAt,
         record.expiresAt,
@@ -245,7 +175,7 @@ export class SqliteKeyStore implements KeyStore {
         limits.concurrency,
         limits.dailyTokens,
         limits.monthlyTokens,
-        toColumn('metadata', record.metadata),
+        encode('metadata', record.metadata),
       );
     this.#writes++;
     return { record, key };
@@ -282,25 +212,12 @@ export class SqliteKeyStore implements KeyStore {
    * `{ limits: { rpm: 10 } }` leaves the key's other limits alone.
    */
   async update(id: string, patch: KeyPatch): Promise<VirtualKeyRecord | null> {
-    // Column names come from the fixed tables above, never from the caller.
-    const sets: string[] = [];
-    const values: unknown[] = [];
-    for (const [field, column] of Object.entries(COLUMNS) as [keyof typeof COLUMNS, string][]) {
-      if (patch[field] === undefined) continue;
-      sets.push(`${column} = ?`);
-      values.push(toColumn(field, patch[field]));
-    }
-    if (patch.limits !== undefined) {
-      for (const [field, column] of Object.entries(LIMIT_COLUMNS) as [LimitField, string][]) {
-        if (patch.limits !== null && patch.limits[field] === undefined) continue;
-        sets.push(`${column} = ?`);
-        values.push(limitValue(field, patch.limits?.[field]));
-      }
-    }
+    const sets = patchColumns(patch, encode);
     if (sets.length > 0) {
+      const assignments = sets.map(([column]) => `${column} = ?`).join(', ');
       this.#db
-        .prepare(`UPDATE virtual_keys SET ${sets.join(', ')} WHERE id = ?`)
-        .run(...values, id);
+        .prepare(`UPDATE virtual_keys SET ${assignments} WHERE id = ?`)
+        .run(...sets.map(([, value]) => value), id);
       this.#writes++;
     }
     return this.get(id);
