@@ -372,6 +372,11 @@ async function readiness(
   } catch {
     checks.store = { ok: false, detail: 'the key store cannot be read' };
   }
+  if (deps.auditHealthy) {
+    checks.audit = deps.auditHealthy()
+      ? { ok: true }
+      : { ok: false, detail: 'the audit trail cannot keep up: its spool is full' };
+  }
   const breaker = upstream.breaker;
   checks.upstream =
     breaker === 'open'

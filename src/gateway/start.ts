@@ -1,12 +1,11 @@
-import { openAuditLog } from '../audit/sqlite-sink.js';
 import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/load.js';
 import { Secret } from '../config/secret.js';
 import { GuardError } from '../errors.js';
 import { createAuthenticator } from '../keys/authenticator.js';
-import { openSqliteKeyStore } from '../keys/sqlite-store.js';
 import { createLogger, type Logger } from '../logging.js';
 import { createUpstreamKeyProvider, refreshOnSignal } from '../secrets/provider.js';
+import { openStores } from '../store/open.js';
 import { createGateway, type Gateway } from './server.js';
 import type { AuditRecorder } from './types.js';
 
@@ -37,21 +36,21 @@ export async function startGateway(
     ]);
   }
   const logger = options.logger ?? createLogger({ level: config.log.level });
-  const store = openSqliteKeyStore(config.dataDir);
+  const stores = await openStores(config, { logger });
+  const store = stores.keys;
   const auth = createAuthenticator({ store, changes: store.changes() });
   const keys = await createUpstreamKeyProvider({ config, logger });
   const stopSignal = refreshOnSignal(keys);
-  const audit = config.audit.enabled ? await openAuditLog(config.dataDir, { logger }) : null;
+  const audit = stores.audit;
   const gateway = await createGateway({
     upstreamKeys: keys,
     config,
     logger,
-    audit: audit as AuditRecorder | null,
+    audit,
+    auditHealthy: audit ? () => audit.healthy() : undefined,
     authenticator: {
       authenticate: (header) => auth.authenticate(header),
-      ping: async () => {
-        await store.get('key_ping');
-      },
+      ping: () => stores.ping(),
     },
     ...(adminToken
       ? {
@@ -91,8 +90,7 @@ export async function startGateway(
       clearTimeout(deadline);
       stopSignal();
       keys.close();
-      await audit?.close();
-      await store.close();
+      await stores.close();
       logger.flush();
     },
   };

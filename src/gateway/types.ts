@@ -66,6 +66,8 @@ export interface GatewayDeps {
   upstream?: Upstream;
   /** The compiled content guard per environment; built from the profiles when absent. */
   guards?: Map<string, ContentGuard>;
+  /** False while the audit trail cannot take events (its spool is full), for `/readyz`. */
+  auditHealthy?: (() => boolean) | undefined;
   /** The upstream key of each environment; the keys `loadConfig` found when absent. */
   upstreamKeys?: UpstreamKeys;
   /** The admin API; absent without an admin token. */
