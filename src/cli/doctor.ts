@@ -65,7 +65,7 @@ export function registerDoctorCommand(program: Command): void {
     .argument('[path]', 'project directory (default: .)')
     .option('--format <format>', 'text or json', 'text')
     .option('--no-history', 'do not scan the git history')
-    .option('--baseline <file>', 'accept the findings listed in FILE (see scan --baseline)')
+    .option('--baseline <file>', 'accept the findings listed in FILE (default: scan.baseline)')
     .option('--max-key-age <days>', 'rotation period of virtual keys', '90')
     .action(withScanErrors(doctor));
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { scanText } from '../guard/index.js';
 import { compileAllowList } from '../scan/allow.js';
 import { readBaseline, writeBaseline } from '../scan/baseline.js';
+import { readScanSettings, type ScanSettings } from '../scan/config.js';
 import type { ScanSession } from '../scan/content.js';
 import { ScanError } from '../scan/errors.js';
 import { scanHistory } from '../scan/history.js';
@@ -74,9 +75,6 @@ function checkFlags(paths: string[], flags: ScanFlags): void {
   if (paths.includes('-') && paths.length > 1) {
     throw new UsageError('- (standard input) cannot be mixed with other paths');
   }
-  if (flags.updateBaseline && !flags.baseline) {
-    throw new UsageError('--update-baseline needs --baseline FILE');
-  }
   if (!FORMATS.includes(flags.format as ReportFormat)) {
     throw new UsageError(`--format must be one of ${FORMATS.join(', ')}`);
   }
@@ -85,7 +83,7 @@ function checkFlags(paths: string[], flags: ScanFlags): void {
   }
 }
 
-function buildSession(flags: ScanFlags): ScanSession {
+function buildSession(flags: ScanFlags, settings: ScanSettings): ScanSession {
   let options: ScanSession['options'];
   let allow: ScanSession['allow'];
   try {
@@ -96,7 +94,10 @@ function buildSession(flags: ScanFlags): ScanSession {
     });
     // Rules compile on first use; an unknown detector id must fail here, as a usage error.
     scanText('', options);
-    allow = compileAllowList({ paths: flags.allowPath, patterns: flags.allowPattern });
+    allow = compileAllowList({
+      paths: [...settings.allowPaths, ...(flags.allowPath ?? [])],
+      patterns: [...settings.allowPatterns, ...(flags.allowPattern ?? [])],
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -203,18 +204,23 @@ async function verify(findings: ScanFinding[], keys: KeyCollector, flags: ScanFl
 async function scan(paths: string[], flags: ScanFlags, command: Command): Promise<void> {
   const all = { ...flags, ...(command.optsWithGlobals() as { config?: string }) } as ScanFlags;
   checkFlags(paths, all);
-  const session = buildSession(all);
+  const settings = await readScanSettings({ cwd: process.cwd(), configPath: all.config });
+  const baseline = all.baseline ?? settings.baseline;
+  if (all.updateBaseline && !baseline) {
+    throw new UsageError('--update-baseline needs --baseline FILE or scan.baseline in the config');
+  }
+  const session = buildSession(all, settings);
   // Read before the scan, so a bad baseline fails at once rather than after a long history.
   const accepted =
-    all.baseline && !all.updateBaseline ? await readBaseline(all.baseline) : new Set<string>();
+    baseline && !all.updateBaseline ? await readBaseline(baseline) : new Set<string>();
   const base = all.verify ? await verifyBaseUrl(all) : undefined;
   const keys = base ? (await import('../scan/verify.js')).createKeyCollector() : undefined;
   if (keys) session.onValue = keys.collect;
   const found = order(await runSources(paths, all, session));
 
-  if (all.baseline && all.updateBaseline) {
-    const count = await writeBaseline(all.baseline, found);
-    process.stderr.write(`Baseline written to ${printable(all.baseline)}: ${count} accepted.\n`);
+  if (baseline && all.updateBaseline) {
+    const count = await writeBaseline(baseline, found);
+    process.stderr.write(`Baseline written to ${printable(baseline)}: ${count} accepted.\n`);
     return;
   }
   const findings = found.filter((f) => !accepted.has(f.fingerprint));
@@ -270,10 +276,10 @@ export function registerScanCommand(program: Command): void {
     .option('--pii', 'also report personal data (emails, phone numbers, cards, ...)')
     .option('--enable <ids>', 'extra detectors, comma-separated (e.g. ip_address)')
     .option('--disable <ids>', 'detectors to skip, comma-separated')
-    .option('--allow-path <glob>', 'never scan paths matching GLOB (repeatable)', collect)
-    .option('--allow-pattern <regex>', 'accept values matching REGEX (repeatable)', collect)
-    .option('--baseline <file>', 'accept the findings listed in FILE')
-    .option('--update-baseline', 'write the current findings to the --baseline file')
+    .option('--allow-path <glob>', 'also never scan paths matching GLOB (repeatable)', collect)
+    .option('--allow-pattern <regex>', 'also accept values matching REGEX (repeatable)', collect)
+    .option('--baseline <file>', 'accept the findings listed in FILE (default: scan.baseline)')
+    .option('--update-baseline', 'write the current findings to the baseline file')
     .option('--verify', 'check whether each Mistral key found is live, revoked or unknown')
     .option('--base-url <url>', 'API origin for --verify (default: MISTRAL_BASE_URL or Mistral)')
     .option('--verify-timeout <ms>', 'timeout of each --verify request (default: 5000)')

@@ -525,6 +525,34 @@ export const upstreamKeySchema = z
 
 export type UpstreamKeyConfig = z.infer<typeof upstreamKeySchema>;
 
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The leak scanner's allow-lists and baseline, used by `scan`, the pre-commit hook and `doctor`;
+ * flags on the command line add to them.
+ */
+export const scanSchema = z
+  .strictObject({
+    /** Path globs, from the repository root, never scanned: fixtures, vendored files. */
+    allowPaths: z.array(z.string().min(1).max(1024)).default([]),
+    /** Regular expressions over a found value (decoded, without whitespace) that accept it. */
+    allowPatterns: z
+      .array(z.string().min(1).max(1024).refine(isRegExp, 'expected a regular expression'))
+      .default([]),
+    /** A baseline file of accepted findings, relative to the configuration file. */
+    baseline: z.string().min(1).optional(),
+  })
+  .prefault({});
+
+export type ScanConfig = z.infer<typeof scanSchema>;
+
 /** The whole configuration. Every field has a default, so an empty file is valid. */
 export const configSchema = z
   .strictObject({
@@ -583,6 +611,7 @@ export const configSchema = z
     limits: limitsSchema,
     store: storeSchema,
     audit: auditSchema,
+    scan: scanSchema,
     /**
      * The admin API under `/admin`, present only when `MISTRAL_GUARD_ADMIN_TOKEN` is set;
      * `allowFrom` restricts it to these addresses or CIDRs.

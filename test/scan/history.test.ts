@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { cli, fakeMistralKey, findingsOf, type Repo, tempRepo } from './helpers.js';
 
 const day = (n: number) => `2024-01-${String(n).padStart(2, '0')}T10:00:00+00:00`;
@@ -58,46 +58,72 @@ function described(findings: Array<Record<string, unknown>>): string[] {
   return findings.map((f) => `${f.file}:${f.line}:${f.column} ${f.commit} ${f.authorDate}`);
 }
 
-test('history finds removed keys, deleted files, merged branches and merge commits, once each', async (t) => {
-  const { repo, expected, sinceRev } = buildHistory(t);
-  const head = await cli(['scan', '--history', '--format', 'json'], { cwd: repo.dir });
-  assert.equal(head.code, 1, head.stderr);
-  const { 'feature.env': unmerged, ...reachable } = expected;
-  assert.deepEqual(described(findingsOf(head)), Object.values(reachable).sort());
-  assert.match(head.stderr, /\(11 commits\)/);
+// Each test builds its own repository and mostly waits on CLI processes: two at a time.
+describe('history scan', { concurrency: 2 }, () => {
+  test('history finds removed keys, deleted files, merged branches and merge commits, once each', async (t) => {
+    const { repo, expected, sinceRev } = buildHistory(t);
+    const head = await cli(['scan', '--history', '--format', 'json'], { cwd: repo.dir });
+    assert.equal(head.code, 1, head.stderr);
+    const { 'feature.env': unmerged, ...reachable } = expected;
+    assert.deepEqual(described(findingsOf(head)), Object.values(reachable).sort());
+    assert.match(head.stderr, /\(11 commits\)/);
 
-  const all = await cli(['scan', '--history', '--all', '--format', 'json'], { cwd: repo.dir });
-  assert.deepEqual(described(findingsOf(all)), Object.values(expected).sort());
-  assert.ok(unmerged);
+    const all = await cli(['scan', '--history', '--all', '--format', 'json'], { cwd: repo.dir });
+    assert.deepEqual(described(findingsOf(all)), Object.values(expected).sort());
+    assert.ok(unmerged);
 
-  const since = await cli(['scan', '--history', '--since', sinceRev, '--format', 'json'], {
-    cwd: repo.dir,
+    const since = await cli(['scan', '--history', '--since', sinceRev, '--format', 'json'], {
+      cwd: repo.dir,
+    });
+    assert.deepEqual(described(findingsOf(since)), [
+      expected['merged.txt'],
+      expected['side.yml'],
+      expected['win.env'],
+    ]);
   });
-  assert.deepEqual(described(findingsOf(since)), [
-    expected['merged.txt'],
-    expected['side.yml'],
-    expected['win.env'],
-  ]);
-});
 
-test('a history finding has the fingerprint of the same value in the working tree', async (t) => {
-  const repo = tempRepo(t);
-  repo.write('app.env', `MISTRAL_API_KEY=${fakeMistralKey()}\n`);
-  repo.commit('add');
-  const tree = findingsOf(await cli(['scan', '--format', 'json'], { cwd: repo.dir }));
-  const history = findingsOf(
-    await cli(['scan', '--history', '--format', 'json'], { cwd: repo.dir }),
-  );
-  assert.equal(history[0]?.fingerprint, tree[0]?.fingerprint);
-  assert.equal(history[0]?.source, 'history');
-});
+  test('a history finding has the fingerprint of the same value in the working tree', async (t) => {
+    const repo = tempRepo(t);
+    repo.write('app.env', `MISTRAL_API_KEY=${fakeMistralKey()}\n`);
+    repo.commit('add');
+    const tree = findingsOf(await cli(['scan', '--format', 'json'], { cwd: repo.dir }));
+    const history = findingsOf(
+      await cli(['scan', '--history', '--format', 'json'], { cwd: repo.dir }),
+    );
+    assert.equal(history[0]?.fingerprint, tree[0]?.fingerprint);
+    assert.equal(history[0]?.source, 'history');
+  });
 
-test('a history scan of a repository without commits finds nothing; a bad --since is a usage error', async (t) => {
-  const repo = tempRepo(t);
-  const empty = await cli(['scan', '--history'], { cwd: repo.dir });
-  assert.equal(empty.code, 0, empty.stderr);
-  repo.commit('first');
-  const bad = await cli(['scan', '--history', '--since', 'no-such-rev'], { cwd: repo.dir });
-  assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /^error: git log failed/);
+  test('a history scan of a repository without commits finds nothing; a bad --since is a usage error', async (t) => {
+    const repo = tempRepo(t);
+    const empty = await cli(['scan', '--history'], { cwd: repo.dir });
+    assert.equal(empty.code, 0, empty.stderr);
+    repo.commit('first');
+    const bad = await cli(['scan', '--history', '--since', 'no-such-rev'], { cwd: repo.dir });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^error: git log failed/);
+  });
+
+  test('history skips binary files unless --include-binary, and locates a key on a 200 KB line', async (t) => {
+    const repo = tempRepo(t);
+    const [inBinary, inBundle] = [fakeMistralKey(), fakeMistralKey()];
+    const before = 'var a=1;'.repeat(25_000);
+    repo.write(
+      'model.bin',
+      Buffer.concat([
+        Buffer.from([0, 1, 2, 10]),
+        Buffer.from(`\u00ffMISTRAL_API_KEY=${inBinary}\n`, 'latin1'),
+      ]),
+    );
+    repo.write('dist/app.min.js', `${before}var mistral="${inBundle}";${'b=2;'.repeat(10_000)}\n`);
+    const commit = repo.commit('add the model and the bundle', day(1));
+    const bundle = `dist/app.min.js:1:${before.length + 14} ${commit} ${day(1)}`;
+
+    const plain = await cli(['scan', '--history', '--format', 'json'], { cwd: repo.dir });
+    assert.deepEqual(described(findingsOf(plain)), [bundle]);
+    const binary = await cli(['scan', '--history', '--include-binary', '--format', 'json'], {
+      cwd: repo.dir,
+    });
+    assert.deepEqual(described(findingsOf(binary)), [bundle, `model.bin:2:18 ${commit} ${day(1)}`]);
+  });
 });
