@@ -152,6 +152,8 @@ export function checkRequest(
  * plus the most its answer may take.
  */
 export function reservedTokens(endpoint: EndpointSpec, body: Body): number {
-  const answer = endpoint.hasMaxTokens ? (maxTokensOf(body) ?? 0) : 0;
+  // `n` answers each take up to max_tokens.
+  const choices = typeof body.n === 'number' && body.n > 1 ? body.n : 1;
+  const answer = endpoint.hasMaxTokens ? (maxTokensOf(body) ?? 0) * choices : 0;
   return estimateTokens(estimatePromptChars(endpoint, body)) + answer;
 }

@@ -8,7 +8,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Config } from '../config/load.js';
-import { GuardError, isGuardError, toErrorBody } from '../errors.js';
+import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors.js';
 import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
 import { effectivePolicy } from '../policy/policy.js';
@@ -82,6 +82,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     maxRequestsPerSocket: config.server.maxRequestsPerSocket,
     http: {
       maxHeaderSize: config.server.maxHeaderBytes,
+      // A request without Host is answered by the gateway (Mistral-shaped, audited), not by
+      // Node's bare 400; nothing here routes by Host.
+      requireHostHeader: false,
       // Node checks header and request deadlines on this interval (30 s by default), so a
       // short timeout needs a shorter one to take effect in time.
       connectionsCheckingInterval: Math.max(
@@ -102,8 +105,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const stopWatching = transport.watch((options) =>
     (app.server as unknown as { setSecureContext(o: unknown): void }).setSecureContext(options),
   );
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     for (const name in SECURITY_HEADERS) reply.raw.setHeader(name, SECURITY_HEADERS[name]!);
+    // HTTP/1.1 requires Host (RFC 9112, 3.2); its absence is answered here, in the API's shape.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      const missing = new GuardError('bad_request', { message: 'The Host header is missing.' });
+      void sendError(request, reply, missing, deps);
+      return;
+    }
     done();
   });
 
@@ -166,7 +175,12 @@ export type HandlerDeps = GatewayDeps & {
 };
 
 function contextOf(request: FastifyRequest): RequestContext {
-  request.ctx ??= newContext(request, request.id, request.server.transport.clientIp(request.raw));
+  if (!request.ctx) {
+    request.ctx = newContext(request, request.id, request.server.transport.clientIp(request.raw));
+    const mark = { requestId: request.id, refusal: null };
+    (request.raw.socket as MarkedSocket).mgRequest = mark;
+    marks.set(request.raw, mark);
+  }
   return request.ctx;
 }
 
@@ -188,7 +202,10 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
       throw error;
     }
     // Whatever happens next, a reservation is settled once the answer is over or abandoned.
-    reply.raw.once('close', () => deps.limits.settle(ctx));
+    reply.raw.once('close', () => {
+      deps.limits.settle(ctx);
+      (request.raw.socket as MarkedSocket).mgRequest = undefined;
+    });
     if (endpoint) return await handleInspected(request, reply, endpoint, deps, finish);
     if (models) {
       await deps.limits.reserve(ctx, 0);
@@ -289,6 +306,10 @@ export async function sendError(
   deps: GatewayDeps,
 ): Promise<unknown> {
   const ctx = contextOf(request);
+  // When Node's HTTP layer cut the request (too slow, malformed body) and answered it itself,
+  // the audit records what the client was told, not the disconnect that followed.
+  const refusal = marks.get(request.raw)?.refusal;
+  if (refusal && isGuardError(error, 'client_closed')) error = new GuardError(refusal);
   const { status, body } = toErrorBody(error, ctx.requestId);
   ctx.status = status;
   ctx.errorCode = body.code;
@@ -332,7 +353,19 @@ function logOutcome(logger: Logger, ctx: RequestContext, error: unknown): void {
  * large, too slow) with a Mistral-shaped error instead of the framework's own body. Nothing is
  * audited: no request was read, so there is no key, action or path to record.
  */
-function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+/** The request a socket is serving, and how Node's HTTP layer refused it, if it did. */
+interface SocketMark {
+  requestId: string;
+  refusal: ErrorCode | null;
+}
+
+/** A socket, marked with the request it is serving. */
+type MarkedSocket = Duplex & { mgRequest?: SocketMark | undefined };
+
+// The same marks by request, for when the socket is already gone from the request.
+const marks = new WeakMap<object, SocketMark>();
+
+function answerClientError(error: Error & { code?: string }, socket: MarkedSocket): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
@@ -343,7 +376,9 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'request_timeout'
         : 'bad_request';
-  const { status, body } = toErrorBody(new GuardError(code), randomUUID());
+  const inFlight = socket.mgRequest;
+  if (inFlight) inFlight.refusal = code;
+  const { status, body } = toErrorBody(new GuardError(code), inFlight?.requestId ?? randomUUID());
   const payload = JSON.stringify(body);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -217,9 +217,7 @@ describe('slow clients', () => {
     );
   });
 
-  test('a body cut off by the deadline is answered and audited as 408 under its own request id', {
-    todo: 'the client gets 408 with a fresh random request_id; the audit records 499 client_closed',
-  }, async () => {
+  test('a body cut off by the deadline is answered and audited as 408 under its own request id', async () => {
     assert.equal(bodyResults.length, SLOW_CLIENTS);
     let events = await auditTail(rig, 500);
     for (let i = 0; i < 20 && !bodyIds.every((id) => events.some((e) => e.requestId === id)); i++) {
