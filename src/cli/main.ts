@@ -1,18 +1,48 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isGuardError } from '../errors.js';
-import { registerAuditCommands } from './audit.js';
-import { registerCheckCommands } from './check.js';
-import { registerDoctorCommand } from './doctor.js';
-import { registerHookCommands } from './hook.js';
-import { registerKeysCommands } from './keys.js';
 import { exitCodes, printError } from './output.js';
-import { registerScanCommand } from './scan.js';
-import { registerServeCommand } from './serve.js';
-import { registerUpstreamCommands } from './upstream.js';
 
-/** Builds the `mistral-guard` command line; exported so tests can drive it in-process. */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs: a scan in a pre-commit hook should
+ * not pay for the gateway, the stores and the cloud clients (about 0.3 s of start-up).
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import('./serve.js')).registerServeCommand,
+  keys: async () => (await import('./keys.js')).registerKeysCommands,
+  audit: async () => (await import('./audit.js')).registerAuditCommands,
+  scan: async () => (await import('./scan.js')).registerScanCommand,
+  check: async () => (await import('./check.js')).registerCheckCommands,
+  hook: async () => (await import('./hook.js')).registerHookCommands,
+  doctor: async () => (await import('./doctor.js')).registerDoctorCommand,
+  upstream: async () => (await import('./upstream.js')).registerUpstreamCommands,
+};
+
+/** Global options that take a value, so the value is not mistaken for the command. */
+const VALUED_OPTIONS = new Set(['--config', '--data-dir', '--env']);
+
+/** The command `argv` runs, when it names a known one. */
+function commandOf(argv: string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (VALUED_OPTIONS.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    return Object.hasOwn(COMMANDS, arg) ? arg : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Builds the `mistral-guard` command line with every command, or only `only` (what `main` does
+ * when the command line names one); exported so tests can drive it in-process.
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('mistral-guard')
     .description('A security layer for applications that call the Mistral AI API.')
     .version('0.1.0')
@@ -21,14 +51,9 @@ export function buildProgram(): Command {
     .option('--env <name>', 'environment (default: MISTRAL_GUARD_ENV, NODE_ENV, development)')
     .showHelpAfterError()
     .exitOverride();
-  registerServeCommand(program);
-  registerKeysCommands(program);
-  registerAuditCommands(program);
-  registerScanCommand(program);
-  registerCheckCommands(program);
-  registerHookCommands(program);
-  registerDoctorCommand(program);
-  registerUpstreamCommands(program);
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    if (only === undefined || only === name) (await load())(program);
+  }
   return program;
 }
 
@@ -66,8 +91,8 @@ function handleStrayErrors(): void {
 async function main(argv: string[]): Promise<void> {
   handleOutputErrors();
   handleStrayErrors();
-  const program = buildProgram();
   try {
+    const program = await buildProgram(commandOf(argv));
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
