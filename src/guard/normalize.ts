@@ -1,8 +1,9 @@
 /**
  * The text the detectors read: Unicode NFKC, invisible characters dropped, look-alike letters
- * folded to Latin, and JSON (`\u0040`, `\"`) and URL (`%40`) escapes decoded, in one pass. Every
- * detector works on this view, and a segment map sends view offsets back to the original text,
- * so findings always point at what the caller sent.
+ * folded to Latin, digits of every script folded to ASCII, and JSON (`\u0040`, `\"`) and URL
+ * (`%40`) escapes decoded, in one pass. Every detector works on this view, and a segment map
+ * sends view offsets back to the original text, so findings always point at what the caller
+ * sent.
  */
 
 /** A normalised text and the map from its offsets to the original's. */
@@ -91,6 +92,17 @@ const NEEDS_WORK = /[^\x00-\x24\x26-\x5b\x5d-\x7f]/;
 const NEXT_WORK = /[^\x00-\x24\x26-\x5b\x5d-\x7f]/g;
 
 const foldCache = new Map<string, string>();
+const DECIMAL = /^\p{Nd}$/u;
+
+// The ASCII digit of a decimal digit of another script (Arabic-Indic `٤`, Devanagari `४`), which
+// NFKC leaves alone. Unicode encodes each script's digits as a run of ten from zero, and runs that
+// touch are whole runs too, so the value is the distance from the start of the run modulo 10.
+function asciiDigit(c: string, cp: number): string | null {
+  if (cp < 0x80 || !DECIMAL.test(c)) return null;
+  let zero = cp;
+  while (zero > 0 && DECIMAL.test(String.fromCodePoint(zero - 1))) zero--;
+  return String((cp - zero) % 10);
+}
 
 function foldChar(ch: string): string {
   let out = foldCache.get(ch);
@@ -100,7 +112,7 @@ function foldChar(ch: string): string {
   for (const c of out) {
     const cp = c.codePointAt(0)!;
     if (INVISIBLE.has(cp)) continue;
-    folded += HOMOGLYPHS[c] ?? c;
+    folded += HOMOGLYPHS[c] ?? asciiDigit(c, cp) ?? c;
   }
   if (foldCache.size < 4096) foldCache.set(ch, folded);
   return folded;

@@ -132,7 +132,10 @@ export interface Signals {
   clusters: number[];
   /** Base64-looking runs within the length bounds, with any `=` padding: start, end pairs. */
   base64: number[];
-  /** Start of the base64-alphabet run touching the end of the text, or -1. */
+  /**
+   * Start of the base64-alphabet run touching the end of the text, or -1. A run already longer
+   * than `MAX_BASE64` is never decoded, so it counts as no run and a stream need not hold it.
+   */
   openRunStart: number;
 }
 
@@ -191,7 +194,7 @@ export function prefilter(
   }
   if (digits >= minDigits && clusterStart >= 0) clusters.push(clusterStart, lastDigit + 1, digits);
   if (runLength >= MIN_BASE64) closeRun(text, length - runLength, length, runs, base64);
-  const openRunStart = runLength > 0 ? length - runLength : -1;
+  const openRunStart = runLength > 0 && runLength <= MAX_BASE64 ? length - runLength : -1;
   return { hitKeyword, hitAt, clusters, base64: runs, openRunStart };
 }
 

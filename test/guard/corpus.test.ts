@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evaluate, loadCorpus } from '../../scripts/guard-eval.js';
+import { evaluate, loadCorpus, optionsOf } from '../../scripts/guard-eval.js';
+import { scanText } from '../../src/guard/index.js';
 
 const cases = loadCorpus();
 
@@ -10,7 +11,7 @@ test('the corpus holds at least 300 positive and 300 negative cases', () => {
   assert.ok(cases.length - positives >= 300, `${cases.length - positives} negatives`);
 });
 
-test('the corpus covers split, escaped, encoded, look-alike and adjacent-digit values', () => {
+test('the corpus covers split, escaped, encoded, look-alike, script and separator cases', () => {
   const tags = new Set(cases.flatMap((c) => c.tags));
   for (const tag of [
     'split',
@@ -20,6 +21,8 @@ test('the corpus covers split, escaped, encoded, look-alike and adjacent-digit v
     'lookalike',
     'zero-width',
     'adjacent-digit',
+    'unicode',
+    'separator',
   ]) {
     assert.ok(tags.has(tag), tag);
   }
@@ -43,4 +46,16 @@ test('32-character ids that are not Mistral keys are never reported as one', () 
   assert.ok(ids.length >= 30);
   const { falseAlarms } = evaluate(ids);
   assert.deepEqual(falseAlarms, []);
+});
+
+test('each value written out in the text is covered whole by its finding, not in part', () => {
+  for (const c of cases.filter((x) => x.kind === 'positive' && !x.tags.includes('base64'))) {
+    const findings = scanText(c.text, optionsOf(c));
+    for (const e of c.expect) {
+      const whole = findings.some(
+        (f) => f.detector === e.detector && f.start <= e.start && f.end >= e.end,
+      );
+      assert.ok(whole, `${c.id}: ${c.text.slice(e.start, e.end)} not covered whole`);
+    }
+  }
 });

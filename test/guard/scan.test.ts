@@ -105,3 +105,25 @@ test('prose around secret words is not an assignment', () => {
     assert.deepEqual(scanText(t), [], t);
   }
 });
+
+test('an email address with letters outside ASCII is redacted whole', () => {
+  for (const address of ['jäne.döe@example.com', 'jane@exámple.com', 'अजय@डाटा.भारत']) {
+    assert.equal(redactText(`mail ${address} ok`).text, 'mail [REDACTED:EMAIL] ok', address);
+  }
+  assert.deepEqual(scanText('größe@über and café@2x.png'), []);
+});
+
+test('card numbers are found in digits of other scripts and with other group separators', () => {
+  const written = [
+    '٤١١١ ١١١١ ١١١١ ١١١١',
+    '४१११ ११११ ११११ ११११',
+    '4111.1111.1111.1111',
+    '4111/1111/1111/1111',
+    '4111_1111_1111_1111',
+    '4111\n1111\n1111\n1111',
+  ];
+  for (const card of written) {
+    assert.equal(redactText(`card ${card} ok`).text, 'card [REDACTED:CARD] ok', card);
+  }
+  assert.deepEqual(scanText('version 4111.1111.1111.1112, mixed 4111.1111-1111 1111'), []);
+});

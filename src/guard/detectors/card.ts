@@ -2,11 +2,12 @@ import { isAlnum, isDigit, luhnValid } from '../checks.js';
 import { type Detector, defineDetector, headPreview } from '../detector.js';
 
 /**
- * Payment card numbers: 13 to 19 digits, written solid or in groups split by one space or dash
- * (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4). A candidate must pass Luhn and start with an
- * issuer range whose lengths it matches, which rules out millisecond timestamps (13 digits
- * starting with 1) and Luhn-valid order numbers outside the card ranges. A digit run longer than
- * 19 is an id, not a card, and is never searched inside.
+ * Payment card numbers: 13 to 19 digits, written solid or in groups split by one separator
+ * (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4); digits of other scripts arrive folded to
+ * ASCII. A candidate must pass Luhn and start with an issuer range whose lengths it matches,
+ * which rules out millisecond timestamps (13 digits starting with 1) and Luhn-valid order
+ * numbers outside the card ranges. A digit run longer than 19 is an id, not a card, and is never
+ * searched inside.
  */
 
 /** True when the issuer prefix exists and allows this length. */
@@ -54,6 +55,10 @@ function groupShapeAllowed(sizes: number[]): boolean {
   return last >= 1 && last <= 4;
 }
 
+// One character between groups: space, dash, dot, slash, underscore or a line break. A chain
+// keeps one separator throughout, so `4111.1111-1111 1111` is not a card.
+const SEPARATORS = new Set([32, 45, 46, 47, 95, 10]);
+
 interface Group {
   start: number;
   end: number;
@@ -74,7 +79,7 @@ function groupsIn(text: string, from: number, to: number): Group[] {
     const prev = groups[groups.length - 1];
     const between = start - 1;
     const sepCode = text.charCodeAt(between);
-    const joined = prev !== undefined && prev.end === between && (sepCode === 32 || sepCode === 45);
+    const joined = prev !== undefined && prev.end === between && SEPARATORS.has(sepCode);
     groups.push({ start, end: i, sep: joined ? sepCode : 0 });
   }
   return groups;
