@@ -1,6 +1,6 @@
 /**
- * Every TypeScript example of the library's documentation runs, as a program of its own, against
- * the loopback Mistral server: a broken example fails here before a reader copies it.
+ * Every TypeScript example of the README's library section runs, as a program of its own,
+ * against the loopback Mistral server: a broken example fails here before a reader copies it.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,7 +14,7 @@ import { canaryUpstreamKey } from '../support/canary.js';
 import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
 import { ROOT, TSX } from '../support/processes.js';
 
-const DOC = join(ROOT, 'docs', 'library.md');
+const README = join(ROOT, 'README.md');
 const PACKAGE_ENTRY = pathToFileURL(join(ROOT, 'src', 'index.ts')).href;
 const UPSTREAM_KEY = canaryUpstreamKey();
 
@@ -77,8 +77,21 @@ after(async () => {
   await mock?.close();
 });
 
-describe('docs/library.md', () => {
-  const blocks = examples(readFileSync(DOC, 'utf8'));
+/** The README's `## Library` section, up to the next top-level section. */
+function librarySection(markdown: string): { text: string; firstLine: number } {
+  const start = markdown.indexOf('\n## Library\n');
+  assert.ok(start >= 0, 'the README has no Library section');
+  const end = markdown.indexOf('\n## ', start + 1);
+  const firstLine = markdown.slice(0, start).split('\n').length;
+  return { text: markdown.slice(start, end === -1 ? undefined : end), firstLine };
+}
+
+describe('README library section', () => {
+  const section = librarySection(readFileSync(README, 'utf8'));
+  const blocks = examples(section.text).map((b) => ({
+    ...b,
+    line: b.line + section.firstLine - 1,
+  }));
 
   test('has an example for each export it documents', () => {
     const all = blocks.map((b) => b.code).join('\n');
