@@ -169,6 +169,12 @@ function pushJson(owner: Record<string, unknown>, key: string, path: string, out
   });
 }
 
+/**
+ * Texts of a message that are scanned but are not what it says: tool names, image and document
+ * addresses and names. They do not count towards a message's size.
+ */
+const NOT_MESSAGE_TEXT = /\.(?:function\.name|image_url(?:\.url)?|document_url|document_name)$/;
+
 /** The text size of one message or top-level input of a request. */
 export interface MessageSize {
   /** The message or input, written like `messages[2]`, `input[0].messages[1]`, `prompt`. */
@@ -178,8 +184,8 @@ export interface MessageSize {
 }
 
 /**
- * The size of each message and each top-level text input of a request, counted over the same
- * texts as `textFields`. A message sums every content chunk (thinking included) and its tool call
+ * The size of each message and each top-level text input of a request, counted over the texts
+ * `textFields` reads in them (less names and addresses). A message sums every content chunk (thinking included) and its tool call
  * arguments; the FIM prompt and suffix, predicted output, each item of an `input` list and the
  * OCR annotation prompt count as one input each. A per-message limit applies to these sums, so a
  * long text split into many chunks counts as what it is.
@@ -195,7 +201,8 @@ export function messageSizes(endpoint: EndpointSpec, body: Body): MessageSize[] 
     messages.forEach((message, i) => {
       const texts: TextField[] = [];
       messageTexts(message, `${path}[${i}]`, texts);
-      out.push({ path: `${path}[${i}]`, chars: totalChars(texts) });
+      const written = texts.filter((t) => !NOT_MESSAGE_TEXT.test(t.path));
+      out.push({ path: `${path}[${i}]`, chars: totalChars(written) });
     });
   }
   const inputs: TextField[] = [];
