@@ -7,7 +7,6 @@ import { createLogger, type Logger } from '../logging.js';
 import { createUpstreamKeyProvider, refreshOnSignal } from '../secrets/provider.js';
 import { openStores } from '../store/open.js';
 import { createGateway, type Gateway } from './server.js';
-import type { AuditRecorder } from './types.js';
 
 /** A gateway started from a configuration, with everything it opened. */
 export interface RunningGateway {

@@ -122,7 +122,7 @@ describe('TLS', () => {
     const mock = await startMockMistral({ validKeys: [UPSTREAM_KEY] });
     mocks.push(mock);
     const first = makeCertificate('first');
-    const { gateway, key, cwd } = await setUp(
+    const { gateway, key } = await setUp(
       'tls',
       ['server:', '  tls:', `    cert: ${first.cert}`, `    key: ${first.key}`],
       mock.url,

@@ -122,7 +122,9 @@ test('text fields read and replace every text in place on each endpoint', () => 
     const replacement = (f: { path: string; get(): string }) =>
       f.get().startsWith('{') ? `{"redacted":"${f.path}"}` : `[REDACTED:${f.path}]`;
     const expected = fields.map(replacement);
-    fields.forEach((field, i) => field.set(expected[i]!));
+    fields.forEach((field, i) => {
+      field.set(expected[i]!);
+    });
     const again = textFields(spec, body);
     assert.deepEqual(
       again.map((f) => f.get()),
