@@ -360,7 +360,7 @@ export class SqliteAuditSink implements AuditSink {
     const message: ToWorker = {
       type: 'write',
       batch: this.batch,
-      events: this.writing.map((entry) => entry.event),
+      events: JSON.stringify(this.writing.map((entry) => entry.event)),
     };
     this.worker!.postMessage(message);
     this.admit();

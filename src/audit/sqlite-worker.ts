@@ -21,8 +21,12 @@ export interface WorkerOptions {
   checkpoints: CheckpointPolicy;
 }
 
-/** Messages from the sink to the writer. */
-export type ToWorker = { type: 'write'; batch: number; events: AuditEvent[] } | { type: 'close' };
+/**
+ * Messages from the sink to the writer. A batch travels as one JSON text: copying a string
+ * between threads is a memcpy, while the structured clone of hundreds of event objects costs the
+ * gateway's event loop several microseconds per event.
+ */
+export type ToWorker = { type: 'write'; batch: number; events: string } | { type: 'close' };
 
 /** Messages from the writer to the sink. */
 export type FromWorker =
@@ -120,7 +124,7 @@ function start(port: NonNullable<typeof parentPort>, options: WorkerOptions): vo
       reply = {
         type: 'committed',
         batch: message.batch,
-        lastSeq: writeBatch.immediate(message.events),
+        lastSeq: writeBatch.immediate(JSON.parse(message.events) as AuditEvent[]),
       };
     } catch (error) {
       const e = error as { message?: unknown; code?: unknown };
