@@ -6,7 +6,7 @@ import { openAuditSinks } from '../store/open.js';
 import { exitCodes } from './output.js';
 
 /** What an operator did to a key; the audit action is `admin.key.<verb>`. */
-export type KeyAdminVerb = 'create' | 'update' | 'revoke';
+export type KeyAdminVerb = 'create' | 'update' | 'revoke' | 'rotate';
 
 /** Who ran the command, as far as the machine knows: `user@host`. Never a secret. */
 function operator(): string {

@@ -139,3 +139,23 @@ export function parseKeyId(value: string): string {
   }
   throw new UsageError('ID must be "key_" followed by 16 letters or digits; see `keys list`');
 }
+
+const GRACE = /^(0|[1-9][0-9]{0,6})([smhd]?)$/;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: HOUR_MS, d: 24 * HOUR_MS };
+const MAX_GRACE_MS = 365 * 24 * HOUR_MS;
+
+/**
+ * `--grace`: how long a rotated key keeps working, as a duration (30s, 15m, 24h, 7d) or 0 to
+ * end it at once; in milliseconds. A bare number other than 0 is refused: seconds or hours?
+ */
+export function parseGrace(value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const match = GRACE.exec(value.trim());
+  const amount = Number(match?.[1]);
+  const unit = match?.[2] ?? '';
+  const ms = amount * (UNIT_MS[unit] ?? 0);
+  if (!match || (unit === '' && amount !== 0) || ms > MAX_GRACE_MS) {
+    throw new UsageError('--grace must be 0 or a duration up to 365d (30s, 15m, 24h, 7d)');
+  }
+  return ms;
+}

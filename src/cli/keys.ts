@@ -1,15 +1,18 @@
 import type { Command } from 'commander';
 import { GuardError } from '../errors.js';
+import { DEFAULT_GRACE_MS, rotateVirtualKey } from '../keys/rotate.js';
 import type { KeyPatch, KeyStore, VirtualKeyRecord } from '../keys/types.js';
 import { openKeyStore } from '../store/open.js';
 import { recordKeyAdmin } from './admin-audit.js';
 import { type CliContext, cliContext } from './context.js';
+import { parseGuard } from './guard-flags.js';
 import {
   LIMIT_FLAGS,
   type LimitFlagValues,
   PROFILE_DEFAULT,
   parseEnvironment,
   parseExpires,
+  parseGrace,
   parseKeyId,
   parseLimits,
   parseMaxTokens,
@@ -51,6 +54,7 @@ interface CreateFlags extends LimitFlagValues {
   env?: string;
   models?: string;
   maxTokens?: string;
+  guard?: string;
   expires?: string;
   json?: boolean;
 }
@@ -60,6 +64,7 @@ async function create(flags: CreateFlags, command: Command): Promise<void> {
   const name = parseName(flags.name);
   const models = parseModels(flags.models);
   const maxTokens = parseMaxTokens(flags.maxTokens);
+  const guard = parseGuard(flags.guard);
   const limits = parseLimits(flags);
   const expiresAt = parseExpires(flags.expires, now);
   await withStore(command, async (store, config) => {
@@ -70,6 +75,7 @@ async function create(flags: CreateFlags, command: Command): Promise<void> {
       models,
       maxTokens,
       limits,
+      guard,
       expiresAt,
       now,
     });
@@ -96,6 +102,7 @@ interface UpdateFlags extends LimitFlagValues {
   name?: string;
   models?: string;
   maxTokens?: string;
+  guard?: string;
   json?: boolean;
 }
 
@@ -105,6 +112,7 @@ function patchOf(flags: UpdateFlags): KeyPatch {
   if (flags.name !== undefined) patch.name = parseName(flags.name);
   if (flags.models !== undefined) patch.models = parseModels(flags.models, true);
   if (flags.maxTokens !== undefined) patch.maxTokens = parseMaxTokens(flags.maxTokens, true);
+  if (flags.guard !== undefined) patch.guard = parseGuard(flags.guard, true);
   const limits = parseLimits(flags, true);
   if (Object.keys(limits).length > 0) patch.limits = limits;
   if (Object.keys(patch).length === 0) {
@@ -168,6 +176,40 @@ async function revoke(id: string, flags: { json?: boolean }, command: Command): 
   });
 }
 
+async function rotate(
+  id: string,
+  flags: { grace?: string; json?: boolean },
+  command: Command,
+): Promise<void> {
+  const keyId = parseKeyId(id);
+  const graceMs = parseGrace(flags.grace, DEFAULT_GRACE_MS);
+  const now = new Date();
+  await withStore(command, async (store, config) => {
+    const { previous, record, key } = await rotateVirtualKey(store, keyId, { graceMs, now });
+    await recordKeyAdmin(config, 'rotate', previous);
+    const v = view(record, now, config);
+    const old = view(previous, now, config);
+
+    if (flags.json) {
+      const { id: newId, name: label, ...rest } = v;
+      outJson({ id: newId, name: label, key, ...rest, previous: old });
+      return;
+    }
+    printDetails(v);
+    out('');
+    out(key);
+    out('');
+    process.stderr.write(
+      'This key is shown only this once: store it now. It cannot be recovered, only revoked.\n',
+    );
+    process.stderr.write(
+      old.status === 'active'
+        ? `${keyId} keeps working until ${previous.graceUntil}, then is refused as rotated.\n`
+        : `${keyId} is refused from now on, as rotated.\n`,
+    );
+  });
+}
+
 function limitOptions(command: Command, clearable: boolean): Command {
   const clear = clearable ? `; "${PROFILE_DEFAULT}" clears it` : '';
   for (const [, flag, what] of LIMIT_FLAGS) {
@@ -177,13 +219,13 @@ function limitOptions(command: Command, clearable: boolean): Command {
 }
 
 /**
- * Adds `keys create|update|list|show|revoke|usage` to the program. Keys are printed once, by
- * `create`; hashes never.
+ * Adds `keys create|update|list|show|revoke|rotate|usage` to the program. Keys are printed once,
+ * by `create` and `rotate`; hashes never.
  */
 export function registerKeysCommands(program: Command): void {
   const keys = program
     .command('keys')
-    .description('create, update, list, show and revoke virtual keys, and show their usage');
+    .description('create, update, list, show, revoke and rotate virtual keys, and show usage');
   const createCommand = keys
     .command('create')
     .description('create a virtual key and print it, this once')
@@ -194,6 +236,7 @@ export function registerKeysCommands(program: Command): void {
       "comma-separated models the key may use, mistral-* for a prefix (default: the profile's)",
     )
     .option('--max-tokens <n>', "highest max_tokens the key may ask for (default: the profile's)")
+    .option('--guard <rules>', 'stricter guard actions, e.g. input.pii=block,output.email=redact')
     .option('--expires <when>', 'a duration (12h, 30d) or a UTC date (2027-01-01)');
   limitOptions(createCommand, false).option('--json', 'print JSON').action(create);
   const updateCommand = keys
@@ -202,7 +245,8 @@ export function registerKeysCommands(program: Command): void {
     .argument('<id>', 'key id (key_...)')
     .option('--name <name>', 'a new label')
     .option('--models <list>', `comma-separated models; "${PROFILE_DEFAULT}" for the profile's`)
-    .option('--max-tokens <n>', `highest max_tokens; "${PROFILE_DEFAULT}" for the profile's`);
+    .option('--max-tokens <n>', `highest max_tokens; "${PROFILE_DEFAULT}" for the profile's`)
+    .option('--guard <rules>', `stricter guard actions; "${PROFILE_DEFAULT}" for the profile's`);
   limitOptions(updateCommand, true).option('--json', 'print JSON').action(update);
   keys
     .command('list')
@@ -222,6 +266,17 @@ export function registerKeysCommands(program: Command): void {
     .argument('<id>', 'key id (key_...)')
     .option('--json', 'print JSON')
     .action(revoke);
+  keys
+    .command('rotate')
+    .description('replace a key with a new one of the same policy; the old one works for --grace')
+    .argument('<id>', 'key id (key_...)')
+    .option(
+      '--grace <duration>',
+      'how long the old key keeps working: 30s, 15m, 24h, 7d or 0',
+      '24h',
+    )
+    .option('--json', 'print JSON')
+    .action(rotate);
   keys
     .command('usage')
     .description("show a key's requests, tokens and budgets now, from the shared Redis counters")

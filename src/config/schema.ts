@@ -520,6 +520,8 @@ export const upstreamKeySchema = z
     verify: z.boolean().default(true),
     /** Longest wait for one answer from a secret manager or from the live check. */
     timeoutMs: positiveInt.default(5000),
+    /** Days a key may stay in use before the status and the log say it is due for rotation. */
+    rotationDays: positiveInt.default(90),
   })
   .prefault({});
 

@@ -3,6 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GuardError, isGuardError, toErrorBody } from '../errors.js';
+import { DEFAULT_GRACE_MS, MAX_GRACE_MS, rotateVirtualKey } from '../keys/rotate.js';
 import type { KeyStore, VirtualKeyRecord } from '../keys/types.js';
 import { formatIssues } from '../mistral/issues.js';
 import type { AuditRecorder } from './types.js';
@@ -54,6 +55,14 @@ const createBody = z.strictObject({
 
 const updateBody = createBody.omit({ environment: true }).partial();
 const rotateBody = z.strictObject({ environment: z.string().min(1), key: z.string().min(1) });
+const rotateKeyBody = z.strictObject({
+  graceSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_GRACE_MS / 1000)
+    .optional(),
+});
 
 /** A key as the admin API shows it: everything but its hash. */
 function view(record: VirtualKeyRecord): Omit<VirtualKeyRecord, 'hash'> {
@@ -233,6 +242,20 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
           const { id } = request.params as { id: string };
           const record = found(await deps.keys.revoke(id));
           return { keyId: record.id, body: view(record) };
+        }),
+      );
+      admin.post(
+        '/keys/:id/rotate',
+        route('key.rotate', async (request) => {
+          const { id } = request.params as { id: string };
+          const { graceSeconds } = parse(rotateKeyBody, request.body);
+          const graceMs = graceSeconds === undefined ? DEFAULT_GRACE_MS : graceSeconds * 1000;
+          const { previous, record, key } = await rotateVirtualKey(deps.keys, id, { graceMs });
+          return {
+            status: 201,
+            keyId: previous.id,
+            body: { ...view(record), key, previous: view(previous) },
+          };
         }),
       );
       admin.post(

@@ -20,8 +20,10 @@ import {
   sanitizeOutput,
 } from '../guard/index.js';
 import { isWellFormedVirtualKey } from '../keys/format.js';
+import type { KeyGuard } from '../keys/types.js';
 import type { Logger } from '../logging.js';
 import { type EndpointSpec, type TextField, textFields } from '../mistral/endpoints.js';
+import { effectiveGuardPolicy, hasGuardRules } from '../policy/policy.js';
 
 /** The content guard of one profile, compiled once at start-up. */
 export interface ContentGuard {
@@ -88,6 +90,49 @@ function compileGuard(config: GuardConfig): ContentGuard {
       ? { allowedLinkHosts: config.sanitize.allowedLinkHosts, stripHtml: config.sanitize.stripHtml }
       : null,
   };
+}
+
+// Narrowed guards per profile guard and per key's rules. Authenticated records are cached and
+// frozen, so the same rules object comes back on every request of a key until it changes.
+const narrowed = new WeakMap<ContentGuard, WeakMap<KeyGuard, ContentGuard>>();
+
+/**
+ * The profile's guard with a key's own rules applied: the same compiled scanner, with input and
+ * output policies where each action is the stricter of the profile's and the key's. Answers are
+ * inspected when either asks for it. Without rules, the profile's guard itself.
+ *
+ * @example
+ * const guard = guardForKey(guards.get(key.environment)!, key.guard);
+ * inspectRequest(guard, endpoint, body, outcome, logger);
+ */
+export function guardForKey(guard: ContentGuard, rules: KeyGuard | null | undefined): ContentGuard {
+  if (!rules || (!hasGuardRules(rules.input) && !hasGuardRules(rules.output))) return guard;
+  let byRules = narrowed.get(guard);
+  const known = byRules?.get(rules);
+  if (known) return known;
+  const detectors = guard.scanner.rules.detectors;
+  const output = effectiveGuardPolicy(guard.output, rules.output, detectors);
+  const result: ContentGuard = {
+    ...guard,
+    input: effectiveGuardPolicy(guard.input, rules.input, detectors),
+    output,
+    inspectsOutput: guard.inspectsOutput || acts(output),
+  };
+  if (!byRules) {
+    byRules = new WeakMap();
+    narrowed.set(guard, byRules);
+  }
+  byRules.set(rules, result);
+  return result;
+}
+
+/** True when some category or detector rule of `policy` does more than allow. */
+function acts(policy: GuardPolicy): boolean {
+  const actions = [
+    ...Object.values(policy.categories ?? {}),
+    ...Object.values(policy.detectors ?? {}),
+  ];
+  return actions.some((a) => a !== 'allow');
 }
 
 export function newOutcome(): GuardOutcome {

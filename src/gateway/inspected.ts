@@ -5,6 +5,7 @@ import { ENDPOINTS, type EndpointSpec } from '../mistral/endpoints.js';
 import { isJsonContentType, parseJsonBody, readBody } from './body.js';
 import { forward } from './forward.js';
 import {
+  guardForKey,
   inspectAnswer,
   inspectRequest,
   newOutcome,
@@ -46,7 +47,8 @@ export async function handleInspected(
   const body = parseJsonBody(await readBody(request.raw, policy.maxBodyBytes));
   checkRequest(endpoint, body, policy, ctx);
   const payload = body;
-  const guard = deps.guards.get(ctx.environment!);
+  const profileGuard = deps.guards.get(ctx.environment!);
+  const guard = profileGuard && guardForKey(profileGuard, policy.keyGuard);
   if (guard) {
     ctx.guard = newOutcome();
     inspectRequest(guard, endpoint, payload, ctx.guard, deps.logger);

@@ -1,5 +1,5 @@
 import type { Config } from '../config/load.js';
-import type { StoredKeyLimits } from '../keys/types.js';
+import type { KeyGuard, StoredKeyLimits } from '../keys/types.js';
 import type { Logger } from '../logging.js';
 import type { AdminDeps } from './admin.js';
 import type { UpstreamKeys } from './forward.js';
@@ -16,6 +16,8 @@ export interface AuthenticatedKey {
   maxTokens: number | null;
   /** The key's own limits; each null field takes the profile's. */
   limits?: StoredKeyLimits | null;
+  /** The key's own guard rules, stricter than its profile's; null or absent when none. */
+  guard?: KeyGuard | null;
 }
 
 /** Turns an Authorization header into a key, or throws a 401 GuardError saying why. */

@@ -85,12 +85,20 @@ function bearerToken(authorization: string | undefined): string {
   return token;
 }
 
+function deepFreeze(value: object): void {
+  for (const inner of Object.values(value)) {
+    if (typeof inner === 'object' && inner !== null) deepFreeze(inner);
+  }
+  Object.freeze(value);
+}
+
 function freeze(record: VirtualKeyRecord): VirtualKeyRecord {
   // Cached records are shared by every request of a key: one stage mutating its copy must not
   // change what the next request sees.
   if (record.models) Object.freeze(record.models);
   Object.freeze(record.limits);
   Object.freeze(record.metadata);
+  if (record.guard) deepFreeze(record.guard);
   return Object.freeze(record);
 }
 

@@ -1,7 +1,14 @@
 import pg from 'pg';
 import { migratePostgres, type PgDatabase, type PgMigration } from '../store/postgres.js';
-import { newKeyRecord, patchColumns } from './record.js';
-import type { ChangeFeed, CreateKeyInput, KeyPatch, KeyStore, VirtualKeyRecord } from './types.js';
+import { type JsonField, newKeyRecord, patchColumns } from './record.js';
+import type {
+  ChangeFeed,
+  CreateKeyInput,
+  KeyGuard,
+  KeyPatch,
+  KeyStore,
+  VirtualKeyRecord,
+} from './types.js';
 
 /** The channel every key store announces its commits on; the payload names the schema. */
 const CHANNEL = 'mistral_guard_keys';
@@ -52,6 +59,11 @@ const MIGRATIONS: PgMigration[] = [
         ON virtual_keys FOR EACH STATEMENT EXECUTE FUNCTION virtual_keys_changed();
     `,
   },
+  {
+    // A key's own guard rules; keys created before it have none.
+    version: 2,
+    up: 'ALTER TABLE virtual_keys ADD COLUMN guard JSONB;',
+  },
 ];
 
 interface Row {
@@ -72,6 +84,7 @@ interface Row {
   concurrency: number | null;
   daily_tokens: number | null;
   monthly_tokens: number | null;
+  guard: KeyGuard | null;
   metadata: Record<string, string>;
 }
 
@@ -100,13 +113,14 @@ function fromRow(row: Row): VirtualKeyRecord {
       dailyTokens: row.daily_tokens,
       monthlyTokens: row.monthly_tokens,
     },
+    guard: row.guard ?? null,
     metadata: row.metadata,
   };
 }
 
 /** JSONB parameters go as text: pg would send a JS array as a PostgreSQL array. */
-function encode(field: 'models' | 'metadata', value: unknown): unknown {
-  if (field === 'models') return value == null ? null : JSON.stringify(value);
+function encode(field: JsonField, value: unknown): unknown {
+  if (field !== 'metadata') return value == null ? null : JSON.stringify(value);
   return JSON.stringify(value ?? {});
 }
 
@@ -152,8 +166,9 @@ export class PostgresKeyStore implements KeyStore {
     const { limits } = record;
     await this.#db.pool.query(
       `INSERT INTO virtual_keys (id, name, hash, environment, models, max_tokens, created_at,
-        expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, metadata)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)`,
+        expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, guard, metadata)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb,
+          $15::jsonb)`,
       [
         record.id,
         record.name,
@@ -168,6 +183,7 @@ export class PostgresKeyStore implements KeyStore {
         limits.concurrency,
         limits.dailyTokens,
         limits.monthlyTokens,
+        encode('guard', record.guard),
         encode('metadata', record.metadata),
       ],
     );
@@ -205,7 +221,8 @@ export class PostgresKeyStore implements KeyStore {
     const sets = patchColumns(patch, encode);
     if (sets.length > 0) {
       const assignments = sets.map(([column], i) => {
-        const cast = column === 'models' || column === 'metadata' ? '::jsonb' : '';
+        const cast =
+          column === 'models' || column === 'guard' || column === 'metadata' ? '::jsonb' : '';
         return `${column} = $${i + 1}${cast}`;
       });
       await this.#db.pool.query(

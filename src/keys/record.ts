@@ -1,6 +1,8 @@
 import { generateVirtualKey, hashVirtualKey, randomBase62 } from './format.js';
 import type {
   CreateKeyInput,
+  KeyGuard,
+  KeyGuardRules,
   KeyLimits,
   KeyPatch,
   StoredKeyLimits,
@@ -32,8 +34,18 @@ export const PATCH_COLUMNS: Record<PatchField, string> = {
   rotatedAt: 'rotated_at',
   replacedBy: 'replaced_by',
   graceUntil: 'grace_until',
+  guard: 'guard',
   metadata: 'metadata',
 };
+
+/** The fields a store keeps as JSON, each encoded by the store itself. */
+export type JsonField = 'models' | 'guard' | 'metadata';
+
+const JSON_FIELDS = new Set<string>(['models', 'guard', 'metadata']);
+
+const GUARD_ACTIONS = new Set(['block', 'redact', 'flag', 'allow']);
+const GUARD_CATEGORIES = new Set(['secret', 'pii']);
+const DETECTOR_ID = /^[a-z0-9_]{1,64}$/;
 
 /** A new public key id: `key_` and 16 base62 characters (95 random bits). */
 export function newKeyId(): string {
@@ -60,6 +72,61 @@ export function storedLimits(limits: KeyLimits | null | undefined): StoredKeyLim
   };
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** One direction's rules, checked; undefined when it sets nothing. */
+function guardRules(direction: string, value: unknown): KeyGuardRules | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) throw new TypeError(`guard.${direction} must be an object`);
+  const rules: KeyGuardRules = {};
+  for (const [field, entries] of Object.entries(value)) {
+    if (field !== 'categories' && field !== 'detectors') {
+      throw new TypeError(`guard.${direction} may only set categories and detectors`);
+    }
+    if (!isPlainObject(entries))
+      throw new TypeError(`guard.${direction}.${field} must be an object`);
+    const known = field === 'categories' ? GUARD_CATEGORIES : null;
+    const checked: Record<string, string> = {};
+    for (const [name, action] of Object.entries(entries)) {
+      if (known ? !known.has(name) : !DETECTOR_ID.test(name)) {
+        throw new TypeError(
+          field === 'categories'
+            ? `guard.${direction}.categories may only name secret and pii`
+            : `guard.${direction}.detectors must be keyed by detector ids such as email`,
+        );
+      }
+      if (typeof action !== 'string' || !GUARD_ACTIONS.has(action)) {
+        throw new TypeError(
+          `guard.${direction}.${field} actions must be block, redact, flag or allow`,
+        );
+      }
+      checked[name] = action;
+    }
+    if (Object.keys(checked).length > 0) Object.assign(rules, { [field]: checked });
+  }
+  return Object.keys(rules).length > 0 ? rules : undefined;
+}
+
+/**
+ * A key's guard rules, checked before they reach a store; null when they set nothing, so an
+ * empty object and no rules read back the same.
+ */
+export function guardValue(value: unknown): KeyGuard | null {
+  if (value === undefined || value === null) return null;
+  if (!isPlainObject(value)) throw new TypeError('guard must be an object or null');
+  for (const field of Object.keys(value)) {
+    if (field !== 'input' && field !== 'output') {
+      throw new TypeError('guard may only set input and output');
+    }
+  }
+  const input = guardRules('input', value.input);
+  const output = guardRules('output', value.output);
+  if (!input && !output) return null;
+  return { ...(input && { input }), ...(output && { output }) };
+}
+
 /** A new key and its record, checked and complete, ready for a store to insert. */
 export function newKeyRecord(input: CreateKeyInput): { record: VirtualKeyRecord; key: string } {
   const key = generateVirtualKey();
@@ -77,25 +144,27 @@ export function newKeyRecord(input: CreateKeyInput): { record: VirtualKeyRecord;
     replacedBy: null,
     graceUntil: null,
     limits: storedLimits(input.limits),
+    guard: guardValue(input.guard),
     metadata: input.metadata ?? {},
   };
   return { record, key };
 }
 
 /**
- * The columns a patch changes and their values, in the store's own encoding of models and
- * metadata. Column names come from the fixed tables above, never from the caller. Limits change
+ * The columns a patch changes and their values, in the store's own encoding of its JSON
+ * fields (models, guard rules, metadata). Column names come from the fixed tables above, never from the caller. Limits change
  * one by one: `{ limits: { rpm: 10 } }` leaves the other limits alone; `limits: null` clears all.
  */
 export function patchColumns(
   patch: KeyPatch,
-  encode: (field: 'models' | 'metadata', value: unknown) => unknown,
+  encode: (field: JsonField, value: unknown) => unknown,
 ): Array<[column: string, value: unknown]> {
   const sets: Array<[string, unknown]> = [];
   for (const [field, column] of Object.entries(PATCH_COLUMNS) as [PatchField, string][]) {
     const value = patch[field];
     if (value === undefined) continue;
-    const stored = field === 'models' || field === 'metadata' ? encode(field, value) : value;
+    const checked = field === 'guard' ? guardValue(value) : value;
+    const stored = JSON_FIELDS.has(field) ? encode(field as JsonField, checked) : checked;
     sets.push([column, stored ?? null]);
   }
   if (patch.limits !== undefined) {

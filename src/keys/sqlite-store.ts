@@ -6,8 +6,15 @@ import {
   SQLITE_FILE,
   type SqliteDatabase,
 } from '../store/sqlite.js';
-import { newKeyRecord, patchColumns } from './record.js';
-import type { ChangeFeed, CreateKeyInput, KeyPatch, KeyStore, VirtualKeyRecord } from './types.js';
+import { type JsonField, newKeyRecord, patchColumns } from './record.js';
+import type {
+  ChangeFeed,
+  CreateKeyInput,
+  KeyGuard,
+  KeyPatch,
+  KeyStore,
+  VirtualKeyRecord,
+} from './types.js';
 
 const MIGRATIONS: Migration[] = [
   {
@@ -64,6 +71,11 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE virtual_keys DROP COLUMN limits;
     `,
   },
+  {
+    // A key's own guard rules, as JSON; keys created before it have none.
+    version: 3,
+    up: `ALTER TABLE virtual_keys ADD COLUMN guard TEXT CHECK (guard IS NULL OR json_valid(guard));`,
+  },
 ];
 
 /** SQL reading one limit out of the old JSON column, or NULL when it is not a usable limit. */
@@ -90,6 +102,7 @@ interface Row {
   concurrency: number | null;
   daily_tokens: number | null;
   monthly_tokens: number | null;
+  guard: string | null;
   metadata: string;
 }
 
@@ -114,14 +127,15 @@ function fromRow(row: Row): VirtualKeyRecord {
       dailyTokens: row.daily_tokens,
       monthlyTokens: row.monthly_tokens,
     },
+    guard: row.guard === null ? null : (JSON.parse(row.guard) as KeyGuard),
     metadata: JSON.parse(row.metadata) as Record<string, string>,
   };
 }
 
 export { newKeyId } from './record.js';
 
-function encode(field: 'models' | 'metadata', value: unknown): unknown {
-  if (field === 'models') return value == null ? null : JSON.stringify(value);
+function encode(field: JsonField, value: unknown): unknown {
+  if (field !== 'metadata') return value == null ? null : JSON.stringify(value);
   return JSON.stringify(value ?? {});
 }
 
@@ -158,8 +172,8 @@ export class SqliteKeyStore implements KeyStore {
     this.#db
       .prepare(
         `INSERT INTO virtual_keys (id, name, hash, environment, models, max_tokens, created_at,
-          expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, metadata)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, guard, metadata)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         record.id,
@@ -175,6 +189,7 @@ export class SqliteKeyStore implements KeyStore {
         limits.concurrency,
         limits.dailyTokens,
         limits.monthlyTokens,
+        encode('guard', record.guard),
         encode('metadata', record.metadata),
       );
     this.#writes++;

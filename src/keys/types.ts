@@ -3,6 +3,8 @@
  * that a networked store (PostgreSQL) can implement it as well as the embedded SQLite one.
  */
 
+import type { Category, GuardAction } from '../guard/index.js';
+
 /**
  * Per-key limits, enforced by `limits/`. Each is a positive integer; an absent or null field
  * means the key has no limit of its own there, and its profile's applies. A key's limit can only
@@ -23,6 +25,22 @@ export interface KeyLimits {
 
 /** A key's own limits as stored and read back: every field present, null where unset. */
 export type StoredKeyLimits = Required<KeyLimits>;
+
+/**
+ * A key's own guard rules for one direction: an action per category and per detector id, with
+ * the same meaning as in a profile's guard. A rule can only make its profile stricter; one that
+ * would loosen it is ignored (see `effectiveGuardPolicy`).
+ */
+export interface KeyGuardRules {
+  categories?: Partial<Record<Category, GuardAction>>;
+  detectors?: Record<string, GuardAction>;
+}
+
+/** A key's own guard rules for prompts (`input`) and answers (`output`). */
+export interface KeyGuard {
+  input?: KeyGuardRules;
+  output?: KeyGuardRules;
+}
 
 /** The names of the per-key limits, in the order they are shown. */
 export const KEY_LIMIT_NAMES = [
@@ -59,6 +77,8 @@ export interface VirtualKeyRecord {
   graceUntil: string | null;
   /** The key's own limits; each null field takes the profile's. Never null itself. */
   limits: StoredKeyLimits;
+  /** The key's own guard rules, stricter than its profile's; null when it has none. */
+  guard: KeyGuard | null;
   /** Free-form labels (owner, team, ticket); never used for decisions. */
   metadata: Record<string, string>;
 }
@@ -71,6 +91,7 @@ export interface CreateKeyInput {
   maxTokens?: number | null;
   expiresAt?: string | null;
   limits?: KeyLimits | null;
+  guard?: KeyGuard | null;
   metadata?: Record<string, string>;
   /** The creation time; defaults to the current time (tests pass a fixed clock). */
   now?: Date;
@@ -78,7 +99,8 @@ export interface CreateKeyInput {
 
 /**
  * The fields `update` may change. Identity, hash and creation time never change. In `limits`,
- * only the fields given change (null clears one); `limits: null` clears them all.
+ * only the fields given change (null clears one); `limits: null` clears them all. `guard` is
+ * replaced whole; null clears it.
  */
 export type KeyPatch = Partial<
   Pick<
@@ -91,6 +113,7 @@ export type KeyPatch = Partial<
     | 'rotatedAt'
     | 'replacedBy'
     | 'graceUntil'
+    | 'guard'
     | 'metadata'
   >
 > & { limits?: KeyLimits | null };

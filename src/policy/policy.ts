@@ -1,5 +1,6 @@
 import type { Profile, ProfileLimits } from '../config/schema.js';
-import type { KeyLimits } from '../keys/types.js';
+import { actionFor, type Category, type GuardAction, type GuardPolicy } from '../guard/index.js';
+import type { KeyGuard, KeyGuardRules, KeyLimits } from '../keys/types.js';
 
 /** What a virtual key narrows; null fields take the profile's value. */
 export interface KeyPolicyInput {
@@ -10,6 +11,8 @@ export interface KeyPolicyInput {
    * profile's. Optional so that callers holding only the model policy of a key still fit.
    */
   limits?: KeyLimits | null;
+  /** The key's own guard rules; null or absent leaves the profile's guard as it is. */
+  guard?: KeyGuard | null;
 }
 
 /**
@@ -19,6 +22,11 @@ export interface KeyPolicyInput {
 export interface EffectivePolicy extends Profile {
   /** The key's own allow-list, checked after the profile's. Null means the profile's alone. */
   keyModels: string[] | null;
+  /**
+   * The key's own guard rules, applied over the profile's compiled guard per request (see
+   * `effectiveGuardPolicy`); null when the key has none.
+   */
+  keyGuard: KeyGuard | null;
 }
 
 /** The lower of two limits, where null (or an absent key limit) means no limit. */
@@ -62,7 +70,59 @@ export function effectivePolicy(profile: Profile, key: KeyPolicyInput): Effectiv
   const maxTokens =
     key.maxTokens === null ? profile.maxTokens : Math.min(profile.maxTokens, key.maxTokens);
   const limits = effectiveLimits(profile.limits, key.limits);
-  return { ...profile, maxTokens, limits, keyModels: key.models };
+  return { ...profile, maxTokens, limits, keyModels: key.models, keyGuard: key.guard ?? null };
+}
+
+const STRENGTH: Record<GuardAction, number> = { allow: 0, flag: 1, redact: 2, block: 3 };
+
+/** The stricter of a profile's action and a key's; a key without an action keeps the profile's. */
+function stricter(profile: GuardAction, key: GuardAction | undefined): GuardAction {
+  return key !== undefined && STRENGTH[key] > STRENGTH[profile] ? key : profile;
+}
+
+/** True when `rules` could change anything: some category or detector is named. */
+export function hasGuardRules(rules: KeyGuardRules | null | undefined): rules is KeyGuardRules {
+  if (!rules) return false;
+  return Object.keys(rules.categories ?? {}).length + Object.keys(rules.detectors ?? {}).length > 0;
+}
+
+/**
+ * The guard policy of one direction for one key: per detector, the stricter of the profile's
+ * action and the key's (its detector rule, else its category rule), in the order allow < flag
+ * < redact < block. A key rule looser than its profile is ignored, so a key can only narrow.
+ *
+ * Every detector of the scanner gets an explicit entry: a key's category rule must reach a
+ * detector the profile names on its own (`email: allow` under a key's `pii: block` becomes
+ * `block`), and a key's detector rule must not undercut the profile's category rule.
+ *
+ * @example
+ * effectiveGuardPolicy(
+ *   { categories: { secret: 'block', pii: 'redact' } },
+ *   { categories: { pii: 'block' } },
+ *   [{ id: 'email', category: 'pii' }],
+ * ); // { categories: { secret: 'block', pii: 'block' }, detectors: { email: 'block' } }
+ */
+export function effectiveGuardPolicy(
+  profile: GuardPolicy,
+  key: KeyGuardRules | null | undefined,
+  detectors: ReadonlyArray<{ id: string; category: Category }>,
+): GuardPolicy {
+  if (!hasGuardRules(key)) return profile;
+  const fallback = profile.default ?? 'flag';
+  const categories: Record<Category, GuardAction> = {
+    secret: stricter(profile.categories?.secret ?? fallback, key.categories?.secret),
+    pii: stricter(profile.categories?.pii ?? fallback, key.categories?.pii),
+  };
+  const byDetector: Record<string, GuardAction> = {};
+  for (const d of detectors) {
+    const own = key.detectors?.[d.id] ?? key.categories?.[d.category];
+    byDetector[d.id] = stricter(actionFor({ detector: d.id, category: d.category }, profile), own);
+  }
+  return {
+    ...(profile.default && { default: profile.default }),
+    categories,
+    detectors: byDetector,
+  };
 }
 
 function matches(pattern: string, model: string): boolean {

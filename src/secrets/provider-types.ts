@@ -17,14 +17,15 @@ export interface UpstreamKeyStatus {
   fingerprint: string | null;
   /** The source's version of the key in use, when the source keeps versions. */
   version: string | null;
-  /**
-   * When the key in use was taken into use by this process, ISO 8601.
-   *
-   * TODO: the date a key was first seen is not kept across restarts, so nothing can warn that
-   * a key is older than the rotation period (default 90 days); done when the status carries a
-   * first-seen date that survives a restart and reports a key past the period as a warning.
-   */
+  /** When the key in use was taken into use by this process, ISO 8601. */
   loadedAt: string | null;
+  /**
+   * When the key in use was first seen, by this process or an earlier one sharing the data
+   * directory; ISO 8601. A key older than `upstreamKey.rotationDays` adds a warning.
+   */
+  firstSeenAt: string | null;
+  /** Whole days since `firstSeenAt`. */
+  ageDays: number | null;
   /** When the source was last read successfully. */
   refreshedAt: string | null;
   /** The last failure to load, accept or use a key; cleared by the next success. */
@@ -77,6 +78,8 @@ export interface RotationResult {
 export interface UpstreamKeyProviderOptions {
   config: {
     environments: string[];
+    /** Where the first-seen date of each key is kept (see `ageFile`). */
+    dataDir?: string;
     upstream: { baseUrl: string };
     upstreamKey: UpstreamKeyConfig;
   };
@@ -96,6 +99,11 @@ export interface UpstreamKeyProviderOptions {
    */
   verifyLoaded?: boolean;
   now?: () => number;
+  /**
+   * The file keeping the date each key was first seen; null keeps them in memory only.
+   * Default `upstream-keys.json` in `config.dataDir` when that directory exists.
+   */
+  ageFile?: string | null;
   /** Re-read every source each `refreshSeconds`; default true. */
   timer?: boolean;
 }

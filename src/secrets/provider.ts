@@ -5,6 +5,7 @@ import { GuardError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { checkCandidate, type KeyRules, keyRulesOf } from './checks.js';
 import { isUpstreamKeyError, UpstreamKeyError, type UpstreamKeyErrorCode } from './errors.js';
+import { KeyAges, keyAgePath } from './key-age.js';
 import { keyFingerprint } from './key-shape.js';
 import type {
   RefreshOutcome,
@@ -85,6 +86,8 @@ export class UpstreamKeyProvider {
   readonly #verify: (key: Secret) => Promise<VerifyResult>;
   readonly #verifyLoaded: boolean;
   readonly #now: () => number;
+  readonly #ages: KeyAges;
+  readonly #rotationDays: number;
   #timer: NodeJS.Timeout | null = null;
 
   /** Use `createUpstreamKeyProvider`, which loads and checks every key first. */
@@ -98,6 +101,20 @@ export class UpstreamKeyProvider {
     this.#verify =
       options.verify ?? ((key) => verifyKey(config.upstream.baseUrl, key, { timeoutMs }));
     this.#verifyLoaded = options.verifyLoaded ?? config.upstreamKey.verify;
+    this.#rotationDays = config.upstreamKey.rotationDays;
+    const ageFile =
+      options.ageFile !== undefined
+        ? options.ageFile
+        : keyAgePath(config.dataDir, options.cwd ?? process.cwd());
+    this.#ages = new KeyAges({
+      path: ageFile,
+      rotationDays: this.#rotationDays,
+      onError: (error) =>
+        this.#logger.warn(
+          { code: (error as { code?: string })?.code ?? null },
+          'the first-seen dates of upstream keys could not be saved; after a restart, ages count from then',
+        ),
+    });
     for (const [environment, source] of sources) {
       this.#states.set(environment, {
         environment,
@@ -207,17 +224,27 @@ export class UpstreamKeyProvider {
     const out: Record<string, UpstreamKeyStatus> = {};
     for (const [environment, s] of this.#states) {
       const fallback = this.fallback(environment) ? s.previous : null;
+      const age = s.current ? this.#ages.age(s.current.fingerprint, this.#now()) : null;
+      const warnings = s.keyWarning ? [...s.warnings, s.keyWarning] : [...s.warnings];
+      if (age?.overdue) {
+        warnings.push(
+          `the key in use was first seen ${age.ageDays} days ago, past the rotation period ` +
+            `of ${this.#rotationDays} days: rotate it`,
+        );
+      }
       out[environment] = {
         source: s.source.kind,
         location: s.location,
         fingerprint: s.current?.fingerprint ?? null,
         version: s.version,
         loadedAt: this.#isoOrNull(s.loadedAt),
+        firstSeenAt: age?.firstSeenAt ?? null,
+        ageDays: age?.ageDays ?? null,
         refreshedAt: this.#isoOrNull(s.refreshedAt),
         lastError: s.lastError,
         verified: s.verified,
         fallbackUntil: this.#isoOrNull(fallback?.until ?? null),
-        warnings: s.keyWarning ? [...s.warnings, s.keyWarning] : [...s.warnings],
+        warnings,
         ok: s.current !== null && s.verified?.result !== 'invalid',
       };
     }
@@ -452,6 +479,7 @@ export class UpstreamKeyProvider {
     fromSource = true,
   ): void {
     const entry = { secret: loaded.key, fingerprint: keyFingerprint(loaded.key) };
+    this.#ages.see(entry.fingerprint, this.#now());
     state.current = entry;
     state.previous = previous ? { entry: previous, until: this.#now() + this.#graceMs } : null;
     if (fromSource) state.sourceSeen = entry.fingerprint;

@@ -72,6 +72,7 @@ test('every chosen field, including JSON ones, survives the round trip', async (
       dailyTokens: 1_000_000,
       monthlyTokens: null,
     },
+    guard: null,
     metadata: { team: 'support' },
   });
 });
@@ -150,7 +151,7 @@ test('reopening the database keeps keys and runs the migration only once', async
   const db = openSqlite(join(dir, SQLITE_FILE));
   t.after(() => db.close());
   assert.deepEqual(db.prepare("SELECT version FROM schema_versions WHERE module = 'keys'").get(), {
-    version: 2,
+    version: 3,
   });
   const indexes = db.prepare('PRAGMA index_list(virtual_keys)').all() as Array<{
     name: string;
@@ -307,8 +308,10 @@ test('a database made by the first schema is upgraded and keeps its keys and lim
     (c) => c.name,
   );
   assert.ok(!columns.includes('limits'));
+  assert.ok(columns.includes('guard'));
+  assert.equal((await store.get('key_AAAAAAAAAAAAAAAA'))?.guard, null);
   assert.deepEqual(raw.prepare("SELECT version FROM schema_versions WHERE module = 'keys'").get(), {
-    version: 2,
+    version: 3,
   });
 });
 

@@ -68,6 +68,7 @@ for (const backend of BACKENDS) {
         replacedBy: null,
         graceUntil: null,
         limits: { ...NO_LIMITS, rpm: 60, tpm: 100_000, concurrency: 4, dailyTokens: 1_000_000 },
+        guard: null,
         metadata: { team: 'support', 'quote"d': 'a\\b' },
       });
     });
