@@ -25,6 +25,8 @@ export interface Figures {
   non2xx: number;
   /** CPU time the server under test spent per request, all its threads, in microseconds. */
   cpuUsPerRequest: number | null;
+  /** Answers per status code, so a run full of refusals is seen as such. */
+  statuses: Record<string, number>;
 }
 
 /** CPU time (user + system) a process has used so far, in milliseconds, from /proc. */
@@ -75,6 +77,9 @@ export async function load(name: string, o: LoadOptions): Promise<Figures> {
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
     cpuUsPerRequest: cpu,
+    statuses: Object.fromEntries(
+      Object.entries(r.statusCodeStats ?? {}).map(([code, stat]) => [code, stat?.count ?? 0]),
+    ) as Record<string, number>,
   };
 }
 
@@ -125,7 +130,10 @@ export async function startGatewayVariant(
 ): Promise<{ child: Child; key: string }> {
   const cwd = await mkdtemp(join(tmpdir(), 'mg-bench-'));
   const dataDir = join(cwd, 'data');
-  if (options.yaml) await writeFile(join(cwd, 'mistral-guard.yaml'), options.yaml);
+  // autocannon ignores `Connection: close`, so the keep-alive cap (which Node enforces with 503s
+  // on a connection that goes on) is lifted for the load generator's long-lived connections.
+  const yaml = `server: { maxRequestsPerSocket: 1000000000 }\n${options.yaml ?? ''}`;
+  await writeFile(join(cwd, 'mistral-guard.yaml'), yaml);
   const created = await runCli(
     ['keys', 'create', '--name', 'bench', '--json', '--data-dir', dataDir],
     {
@@ -162,6 +170,7 @@ export async function report(
     out.write(
       `${r.name.padEnd(28)}${String(r.requestsPerSec).padStart(10)}${String(r.p50Ms).padStart(10)}${String(r.p99Ms).padStart(10)}${String(r.errors).padStart(8)}${String(r.non2xx).padStart(8)}${String(r.cpuUsPerRequest ?? '-').padStart(12)}\n`,
     );
+    if (r.non2xx > 0) out.write(`  statuses: ${JSON.stringify(r.statuses)}\n`);
   }
   const byName = new Map(rows.map((r) => [r.name, r]));
   const computed: Record<string, number> = {};

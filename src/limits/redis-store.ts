@@ -59,6 +59,9 @@ function toCounters(reply: number[]): KeyCounters {
 function clientOptions(timeoutMs: number): RedisOptions {
   return {
     enableOfflineQueue: false,
+    // Commands issued in the same turn of the event loop share one write and one read: under
+    // load, many requests' reservations and settlements travel together.
+    enableAutoPipelining: true,
     commandTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
     // Keep trying for ever, at most every 2 s, so limits hold again once Redis returns.
