@@ -13,7 +13,10 @@ export interface UpstreamKeys {
    */
   onUnauthorized(environment: string, keyUsed: Secret): Secret | null;
   /** Per environment, whether its key is usable, for `/readyz`; never the key. */
-  status?(): Record<string, { ok: boolean; lastError?: { code: string } | null }>;
+  status?(): Record<
+    string,
+    { ok: boolean; lastError?: { code: string } | null; ageDays?: number | null }
+  >;
 }
 
 /** Upstream keys fixed at start, as `loadConfig` found them in the environment. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -8,6 +8,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Config } from '../config/load.js';
+import { isLoopbackHost } from '../config/schema.js';
 import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors.js';
 import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
@@ -20,6 +21,7 @@ import { auditSummary, compileGuards } from './guard.js';
 import { acceptRequestId } from './headers.js';
 import { handleInspected, inspectedEndpoint } from './inspected.js';
 import { createGatewayLimits, type GatewayLimits } from './limits.js';
+import { GatewayMetrics } from './metrics.js';
 import { handleModels } from './models.js';
 import { handlePassThrough, passThroughAllowed } from './passthrough.js';
 import { createTransport, SECURITY_HEADERS, type Transport } from './transport.js';
@@ -63,6 +65,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const guards = deps.guards ?? compileGuards(config.profiles);
   const limits = deps.limits ?? createGatewayLimits(config, deps.logger);
   const upstreamKeys = deps.upstreamKeys ?? staticUpstreamKeys(config.upstreamKeys);
+  const metrics = new GatewayMetrics({
+    upstreamKeys: () => upstreamKeys.status?.() ?? {},
+    rotationDays: config.upstreamKey.rotationDays,
+    breaker: () => upstream.breaker,
+    limitsHealthy: () => limits.healthy(),
+    ...(deps.auditHealthy ? { auditHealthy: deps.auditHealthy } : {}),
+  });
   const transport = createTransport(config, deps.logger);
   const app = Fastify({
     ...(transport.https ? { https: transport.https } : {}),
@@ -126,6 +135,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   app.decorateRequest('ctx', null as unknown as RequestContext);
 
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
+  // Operational figures, never content or keys; for loopback scrapers or the admin token.
+  app.get('/metrics', async (request, reply) => {
+    if (!metricsAllowed(request, deps.admin?.token)) {
+      return sendError(request, reply, new GuardError('admin_forbidden'), deps);
+    }
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.text());
+  });
   app.get('/readyz', async (_req, reply) => {
     const checks = await readiness(deps, limits, upstream, upstreamKeys);
     const ok = Object.values(checks).every((c) => c.ok);
@@ -137,7 +153,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   }
 
   const api = (request: FastifyRequest, reply: FastifyReply) =>
-    handleApi(request, reply, { ...deps, upstream, guards, limits, upstreamKeys });
+    handleApi(request, reply, { ...deps, upstream, guards, limits, upstreamKeys, metrics });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
 
@@ -248,6 +264,7 @@ async function authenticate(
 
 /** Writes the audit event of a request. Never throws: a failure is logged and rethrown as 500. */
 export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<void> {
+  deps.metrics?.observe(ctx.action, ctx.status, (performance.now() - ctx.startedAt) / 1000);
   if (!deps.audit) return;
   try {
     await deps.audit.record(toAuditEvent(ctx));
@@ -384,6 +401,18 @@ function answerClientError(error: Error & { code?: string }, socket: MarkedSocke
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
   );
+}
+
+/** `/metrics` answers loopback scrapers, and others showing the admin token. */
+function metricsAllowed(request: FastifyRequest, adminToken: string | undefined): boolean {
+  const peer = request.raw.socket.remoteAddress ?? '';
+  if (isLoopbackHost(peer.startsWith('::ffff:') ? peer.slice(7) : peer)) return true;
+  if (!adminToken) return false;
+  const header = request.headers.authorization ?? '';
+  const given = createHash('sha256')
+    .update(header.replace(/^Bearer /, ''))
+    .digest();
+  return timingSafeEqual(given, createHash('sha256').update(adminToken).digest());
 }
 
 function mapFrameworkError(error: unknown): GuardError {

@@ -5,6 +5,7 @@ import type { AdminDeps } from './admin.js';
 import type { UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
 import type { GatewayLimits } from './limits.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { Upstream } from './upstream.js';
 
 /** The part of a virtual key the gateway needs. */
@@ -70,6 +71,8 @@ export interface GatewayDeps {
   guards?: Map<string, ContentGuard>;
   /** False while the audit trail cannot take events (its spool is full), for `/readyz`. */
   auditHealthy?: (() => boolean) | undefined;
+  /** Where answered requests are counted; set by the gateway itself. */
+  metrics?: GatewayMetrics;
   /** The upstream key of each environment; the keys `loadConfig` found when absent. */
   upstreamKeys?: UpstreamKeys;
   /** The admin API; absent without an admin token. */
