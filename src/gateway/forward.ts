@@ -15,7 +15,13 @@ export interface UpstreamKeys {
   /** Per environment, whether its key is usable, for `/readyz`; never the key. */
   status?(): Record<
     string,
-    { ok: boolean; lastError?: { code: string } | null; ageDays?: number | null }
+    {
+      ok: boolean;
+      lastError?: { code: string } | null;
+      ageDays?: number | null;
+      verified?: { result: string } | null;
+      warnings?: string[];
+    }
   >;
 }
 

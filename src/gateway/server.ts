@@ -456,13 +456,18 @@ async function readiness(
   const failing = deps.config.environments.filter(
     (env) => status[env]?.ok === false || !status[env],
   );
-  checks.upstreamKey = failing.length
-    ? {
-        ok: false,
-        detail: failing
-          .map((env) => `${env}: ${status[env]?.lastError?.code ?? 'no key'}`)
-          .join(', '),
-      }
-    : { ok: true };
+  // Per environment: the live check's result, and the last failure (a refresh that failed while
+  // the last good key serves on shows here too). Never the key, only what happened to it.
+  const detail = deps.config.environments
+    .map((env) => {
+      const st = status[env];
+      if (!st) return `${env}: no key`;
+      const parts = [st.verified ? `verified ${st.verified.result}` : 'not verified'];
+      if (st.lastError) parts.push(`last error ${st.lastError.code}`);
+      if (st.warnings?.length) parts.push(...st.warnings);
+      return `${env}: ${parts.join(', ')}`;
+    })
+    .join('; ');
+  checks.upstreamKey = { ok: failing.length === 0, detail };
   return checks;
 }

@@ -65,4 +65,13 @@ test('metrics count requests and flag an upstream key older than the rotation pe
   assert.match(text, /mistral_guard_upstream_key_rotation_overdue\{environment="development"\} 1/);
   assert.match(text, /mistral_guard_upstream_circuit_open 0/);
   assert.ok(!text.includes(UPSTREAM_KEY) && !text.includes(key), 'a key reached the metrics');
+
+  // Readiness tells the live check's result and the warnings of each environment's key.
+  const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as {
+    checks: { upstreamKey: { ok: boolean; detail: string } };
+  };
+  assert.equal(ready.checks.upstreamKey.ok, true);
+  assert.match(ready.checks.upstreamKey.detail, /^development: verified valid/);
+  assert.match(ready.checks.upstreamKey.detail, /90/);
+  assert.ok(!ready.checks.upstreamKey.detail.includes(UPSTREAM_KEY));
 });
