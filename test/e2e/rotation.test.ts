@@ -227,7 +227,7 @@ describe('an upstream key revoked at run time', () => {
 
     const ready = await fetch(`${gateway.url}/readyz`);
     assert.equal(ready.status, 503);
-    assert.match(JSON.stringify(await ready.json()), /development: key_invalid/);
+    assert.match(JSON.stringify(await ready.json()), /development: .*key_invalid/);
     assertNoKeyIn(gateway, upstreamKey);
   });
 
