@@ -179,6 +179,11 @@ export const ERROR_CODES = {
     type: 'server_error',
     message: 'The gateway could not authenticate to the upstream API.',
   },
+  store_unavailable: {
+    status: 503,
+    type: 'server_error',
+    message: 'The key store cannot be reached right now. Retry after the time in Retry-After.',
+  },
   not_ready: {
     status: 503,
     type: 'server_error',

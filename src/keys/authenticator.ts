@@ -147,7 +147,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (miss !== undefined && fresh(miss, now)) return null;
 
     const startedIn = generation;
-    const found = await store.findByHash(hash);
+    let found: VirtualKeyRecord | null;
+    try {
+      found = await store.findByHash(hash);
+    } catch (cause) {
+      // The store is away (a database outage): say so with a status clients retry, not a 500.
+      throw new GuardError('store_unavailable', { cause, headers: { 'retry-after': '1' } });
+    }
     if (startedIn !== generation) return found;
     if (found) {
       unknown.delete(hash);

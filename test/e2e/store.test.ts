@@ -276,9 +276,10 @@ for (const name of ['sqlite', 'postgres'] as const) {
 }
 
 describe('PostgreSQL unreachable under load', { skip: NO_PG }, () => {
-  // While the key store cannot be read the gateway refuses rather than trust a key it can no
-  // longer check (a revocation might be missed): what must hold is that every request is
-  // answered, every decision reaches the trail once PostgreSQL returns, and service resumes.
+  // While the key store cannot be read the gateway refuses (503 store_unavailable) rather than
+  // trust a key it can no longer check (a revocation might be missed): what must hold is that
+  // every request is answered, every decision reaches the trail once PostgreSQL returns, and
+  // service resumes.
   test('for 10 s every request is answered and spooled; all events land once it returns', {
     timeout: 60_000,
   }, async (t) => {
@@ -314,6 +315,13 @@ describe('PostgreSQL unreachable under load', { skip: NO_PG }, () => {
     assert.deepEqual([...new Set(before.map(outcome))], [200], 'refused before the outage');
     const unanswered = during.filter((id) => outcome(id) === 'error');
     assert.equal(unanswered.length, 0, `${unanswered.length} requests got no answer`);
+    // A refusal while the store is away is a 503 clients retry, never a 500.
+    const refusals = new Set(during.map(outcome).filter((o) => o !== 200));
+    assert.deepEqual(
+      [...refusals].filter((o) => o !== '503 store_unavailable'),
+      [],
+      'refused with another status',
+    );
     assert.deepEqual(
       [...new Set(recovered.map(outcome))],
       [200],
