@@ -23,6 +23,36 @@ export interface AdminDeps {
   rotate?: (environment: string, newKey: string) => Promise<Record<string, unknown>>;
 }
 
+/**
+ * Failed admin authentications per client address over the last minute: past `limit`, the
+ * address is refused for the rest of its window, so the token cannot be guessed at speed.
+ */
+class FailureWindow {
+  readonly #hits = new Map<string, { count: number; since: number }>();
+
+  constructor(private readonly limit: number) {}
+
+  blocked(address: string): boolean {
+    const entry = this.#hits.get(address);
+    if (!entry) return false;
+    if (Date.now() - entry.since > 60_000) {
+      this.#hits.delete(address);
+      return false;
+    }
+    return entry.count >= this.limit;
+  }
+
+  count(address: string): void {
+    const entry = this.#hits.get(address);
+    if (!entry || Date.now() - entry.since > 60_000) {
+      if (this.#hits.size >= 10_000) this.#hits.clear();
+      this.#hits.set(address, { count: 1, since: Date.now() });
+    } else {
+      entry.count++;
+    }
+  }
+}
+
 /** Where the admin API lives. */
 export const ADMIN_PREFIX = '/admin';
 
@@ -93,9 +123,13 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
     else allowed.addSubnet(address, Number(bits), type);
   }
 
+  const failures = new FailureWindow(20);
   const authorise = (request: FastifyRequest): void => {
+    const peer = request.server.transport.clientIp(request.raw);
+    if (failures.blocked(peer)) {
+      throw new GuardError('too_many_auth_failures', { headers: { 'retry-after': '60' } });
+    }
     if (deps.allowFrom.length > 0) {
-      const peer = request.raw.socket.remoteAddress ?? '';
       const plain = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
       if (!allowed.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4')) {
         throw new GuardError('admin_forbidden');
@@ -103,7 +137,10 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
     }
     const header = request.headers.authorization;
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!timingSafeEqual(digest(token), expected)) throw new GuardError('admin_unauthorized');
+    if (!timingSafeEqual(digest(token), expected)) {
+      failures.count(peer);
+      throw new GuardError('admin_unauthorized');
+    }
   };
 
   /** Runs an admin action: authorisation, the action, its audit event, a JSON answer. */
@@ -139,7 +176,7 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
         status,
         success: status < 400,
         errorCode,
-        clientIp: request.raw.socket.remoteAddress ?? null,
+        clientIp: request.server.transport.clientIp(request.raw),
         userAgent: null,
         latencyMs: performance.now() - started,
       } as Parameters<AuditRecorder['record']>[0]);
@@ -263,6 +300,13 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
         route('upstream.reload', async () => {
           if (!deps.reload) throw new GuardError('not_found', { message: 'Nothing to reload.' });
           return { body: await deps.reload() };
+        }),
+      );
+      // Anything else under /admin is the admin API's own 404, never the proxy's routes.
+      admin.all(
+        '/*',
+        route('unknown', async () => {
+          throw new GuardError('not_found');
         }),
       );
       admin.post(

@@ -274,16 +274,17 @@ export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<vo
   }
 }
 
-// User agents repeat (one per client library and version), so each is scanned once.
-const userAgents = new Map<string, string>();
+// User agents and paths repeat (one per client library, one per endpoint), so each distinct
+// text is scanned once.
+const scanned = new Map<string, string>();
 
-/** A user agent with anything sensitive in it replaced; remembered for the next request. */
-function safeUserAgent(ua: string): string {
-  let safe = userAgents.get(ua);
+/** A caller's text with anything sensitive in it replaced; remembered for the next request. */
+function safeText(text: string): string {
+  let safe = scanned.get(text);
   if (safe === undefined) {
-    safe = redactText(ua).text;
-    if (userAgents.size >= 1024) userAgents.clear();
-    userAgents.set(ua, safe);
+    safe = redactText(text).text;
+    if (scanned.size >= 4096) scanned.clear();
+    scanned.set(text, safe);
   }
   return safe;
 }
@@ -294,7 +295,8 @@ export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['rec
     requestId: ctx.requestId,
     action: ctx.action,
     method: ctx.method,
-    path: ctx.path,
+    // A path is the caller's text too (a key pasted into a URL): scanned like the user agent.
+    path: safeText(ctx.path),
     keyId: ctx.keyId,
     keyName: ctx.keyName,
     environment: ctx.environment,
@@ -309,7 +311,7 @@ export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['rec
     upstreamStatus: ctx.upstreamStatus,
     clientIp: ctx.clientIp,
     // A user agent is the caller's free text: whatever sensitive it holds is replaced.
-    userAgent: ctx.userAgent === null ? null : safeUserAgent(ctx.userAgent),
+    userAgent: ctx.userAgent === null ? null : safeText(ctx.userAgent),
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
     guard: auditSummary(ctx.guard),
   };
@@ -405,7 +407,8 @@ function answerClientError(error: Error & { code?: string }, socket: MarkedSocke
 
 /** `/metrics` answers loopback scrapers, and others showing the admin token. */
 function metricsAllowed(request: FastifyRequest, adminToken: string | undefined): boolean {
-  const peer = request.raw.socket.remoteAddress ?? '';
+  // The client as the transport sees it: behind a trusted proxy, the forwarded address.
+  const peer = request.server.transport.clientIp(request.raw);
   if (isLoopbackHost(peer.startsWith('::ffff:') ? peer.slice(7) : peer)) return true;
   if (!adminToken) return false;
   const header = request.headers.authorization ?? '';

@@ -26,11 +26,12 @@ export async function startGateway(
   options: { logger?: Logger; adminToken?: string | undefined } = {},
 ): Promise<RunningGateway> {
   const adminToken = options.adminToken ?? process.env.MISTRAL_GUARD_ADMIN_TOKEN;
-  if (adminToken !== undefined && adminToken.length < 32) {
+  if (adminToken !== undefined && (adminToken.length < 32 || new Set(adminToken).size < 12)) {
     throw new ConfigError([
       {
         path: 'MISTRAL_GUARD_ADMIN_TOKEN',
-        message: 'is too short: at least 32 characters (e.g. openssl rand -base64 32)',
+        message:
+          'is too weak: at least 32 characters, not a repeated pattern (e.g. openssl rand -base64 32)',
       },
     ]);
   }

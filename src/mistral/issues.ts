@@ -57,6 +57,16 @@ export function formatIssues(error: z.ZodError): FieldIssue[] {
   return out;
 }
 
+// A field name is the caller's text: echoed only when it reads like a field name. A long or
+// digit-heavy one (a key pasted as a property name) is not repeated back.
+const FIELD_LIKE = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
+
+function echoable(key: PathKey): PathKey {
+  if (typeof key !== 'string') return key;
+  const digits = key.replace(/\D/g, '').length;
+  return FIELD_LIKE.test(key) && digits < 4 ? key : '<unknown field>';
+}
+
 function collect(
   issue: Issue,
   prefix: readonly PathKey[],
@@ -64,7 +74,7 @@ function collect(
 ): void {
   const path = [...prefix, ...issue.path];
   if (issue.code === 'unrecognized_keys') {
-    for (const key of issue.keys) add([...path, key], 'Unknown field.');
+    for (const key of issue.keys) add([...path, echoable(key)], 'Unknown field.');
     return;
   }
   if (issue.code === 'invalid_union') {

@@ -140,6 +140,22 @@ describe('admin API', () => {
     }
   });
 
+  test('answers its own 404 for unknown admin routes, and throttles wrong tokens', async () => {
+    const { gateway } = await gatewayWith('throttle', [], {
+      MISTRAL_GUARD_ADMIN_TOKEN: ADMIN_TOKEN,
+    });
+    const unknown = await admin(gateway, '/keys', { method: 'PUT', body: '{}' });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { code: string }).code, 'not_found');
+    const codes: string[] = [];
+    for (let i = 0; i < 22; i++) {
+      const res = await admin(gateway, '/keys', { token: `${ADMIN_TOKEN}${i}` });
+      codes.push(((await res.json()) as { code: string }).code);
+    }
+    assert.equal(codes.filter((c) => c === 'admin_unauthorized').length, 20);
+    assert.equal(codes.at(-1), 'too_many_auth_failures');
+  });
+
   test('is refused from addresses outside allowFrom', async () => {
     const { gateway } = await gatewayWith('allow', ['admin:', "  allowFrom: ['10.0.0.0/8']"], {
       MISTRAL_GUARD_ADMIN_TOKEN: ADMIN_TOKEN,

@@ -257,6 +257,20 @@ describe('request bodies', () => {
   });
 });
 
+describe('audit of what callers write', () => {
+  test('a key pasted into a path is redacted in the audit trail', async () => {
+    const pasted = `MISTRAL_API_KEY=${'Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z'}`;
+    const res = await fetch(`${gateway.url}/v1/files/${pasted}`, {
+      headers: { authorization: `Bearer ${key}`, 'x-request-id': 'pasted-path-1' },
+    });
+    await res.arrayBuffer();
+    const event = (await auditEvents()).find((e) => e.requestId === 'pasted-path-1');
+    assert.ok(event, 'no audit event');
+    assert.ok(!String(event.path).includes('Ab3dEf6h'), `path stored: ${event.path}`);
+    assert.match(String(event.path), /\[REDACTED:MISTRAL_KEY\]/);
+  });
+});
+
 describe('upstream oddities', () => {
   test('nothing after the first [DONE] reaches the client, and the request is audited once', async () => {
     const res = await chat('stream please', { stream: true });

@@ -91,3 +91,17 @@ test('bounds are stated with their unit', () => {
     { path: 'n', message: 'Too small: at least 0 (exclusive).' },
   ]);
 });
+
+test('an unknown field named like a key is not repeated back', () => {
+  const secretish = 'bogus_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z';
+  const result = getSchemas(false).ChatCompletionRequest.safeParse({
+    model: 'm',
+    messages: [{ role: 'user', content: 'x' }],
+    [secretish]: 1,
+    bogus: 2,
+  });
+  assert.equal(result.success, false);
+  const issues = formatIssues(result.error!);
+  assert.ok(!JSON.stringify(issues).includes('Ab3dEf6h'));
+  assert.ok(issues.some((i) => i.path === 'bogus'));
+});

@@ -115,6 +115,15 @@ for (const backend of BACKENDS) {
       assert.equal(report.problems[0]?.seq, 4);
     });
 
+    test('a trail whose chain head was wiped does not verify', async (t) => {
+      const ctx = await backend.setup(t);
+      await recordMany(await auditOf(t, ctx.config), 10);
+      const heads = backend.name === 'sqlite' ? 'audit_chain_head' : 'audit_chains';
+      await ctx.sql('audit', `DELETE FROM ${heads}`);
+      const report = await verifyTrail(await trailOf(t, ctx.config));
+      assert.equal(report.ok, false, 'a wiped head passed as an intact trail');
+    });
+
     test('a deleted event is named by the gap it leaves', async (t) => {
       const ctx = await backend.setup(t);
       await recordMany(await auditOf(t, ctx.config), 10);
