@@ -62,3 +62,40 @@ export async function recordKeyAdmin(
     process.exitCode = exitCodes.failure;
   }
 }
+
+/**
+ * Records an upstream key rotation made from the command line: `admin.upstream.rotate`, with the
+ * environment and, as the key's name, the fingerprints before and after (short salted hashes that
+ * name a key without revealing it).
+ */
+export async function recordUpstreamRotation(
+  config: Config,
+  result: { environment: string; fingerprint: string; previousFingerprint: string | null },
+): Promise<void> {
+  try {
+    const audit = await openAuditSinks(config);
+    if (!audit) return;
+    try {
+      await audit.record({
+        requestId: `cli-${randomUUID()}`,
+        action: 'admin.upstream.rotate',
+        method: 'CLI',
+        path: 'upstream rotate',
+        keyName: `fingerprint ${result.previousFingerprint ?? 'none'} -> ${result.fingerprint}`,
+        environment: result.environment,
+        success: true,
+        status: 200,
+        userAgent: `mistral-guard-cli (${operator()})`,
+      });
+    } finally {
+      await audit.close();
+    }
+  } catch (error) {
+    const code = (error as { code?: unknown })?.code;
+    const suffix = typeof code === 'string' ? ` (${code})` : '';
+    process.stderr.write(
+      `warning: the key was rotated, but the audit event could not be recorded${suffix}\n`,
+    );
+    process.exitCode = exitCodes.failure;
+  }
+}

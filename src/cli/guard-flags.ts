@@ -1,6 +1,9 @@
+import { BUILT_IN } from '../guard/rules.js';
 import type { KeyGuard, KeyGuardRules } from '../keys/types.js';
 import { PROFILE_DEFAULT } from './keys-flags.js';
 import { UsageError } from './output.js';
+
+const BUILT_IN_IDS = new Set(BUILT_IN.map((d) => d.id));
 
 /**
  * The `--guard` flag of `keys create` and `keys update`: comma-separated rules
@@ -52,6 +55,12 @@ export function parseGuard(value: string | undefined, clearable = false): KeyGua
     if (CATEGORIES.has(target)) {
       rules.categories = { ...rules.categories, [target as 'secret' | 'pii']: action };
     } else {
+      if (!BUILT_IN_IDS.has(target)) {
+        // A custom pattern's id is fine too, but a typo would silently match nothing.
+        process.stderr.write(
+          `warning: --guard rule ${i + 1} names a detector that is not built in; it applies only if the configuration defines it\n`,
+        );
+      }
       rules.detectors = { ...rules.detectors, [target]: action };
     }
   });

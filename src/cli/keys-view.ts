@@ -32,6 +32,8 @@ export interface KeyView {
    * meaning none. Null as a whole when this configuration has no profile for the environment.
    */
   effectiveLimits: StoredKeyLimits | null;
+  /** The key's own guard rules, which can only tighten its profile's; null for none. */
+  guard: VirtualKeyRecord['guard'];
   metadata: Record<string, string>;
 }
 
@@ -62,6 +64,7 @@ export function view(record: VirtualKeyRecord, now: Date, config: Config): KeyVi
     graceUntil: record.graceUntil,
     limits: { ...record.limits },
     effectiveLimits: profile ? limitsOnly(effectiveLimits(profile.limits, record.limits)) : null,
+    guard: record.guard ?? null,
     metadata: record.metadata,
   };
 }
@@ -105,9 +108,23 @@ export function printDetails(v: KeyView): void {
     ['created', v.createdAt],
     ['expires', v.expiresAt ?? 'never'],
   ];
+  rows.push(['guard', v.guard ? guardText(v.guard) : "the profile's"]);
   if (v.revokedAt) rows.push(['revoked', v.revokedAt]);
   if (v.replacedBy) rows.push(['replaced by', v.replacedBy], ['grace until', v.graceUntil ?? '-']);
   for (const [label, value] of rows) out(`${`${label}:`.padEnd(16)} ${value}`);
+}
+
+/** A key's guard rules as the `--guard` flag writes them: `input.pii=block, output.email=redact`. */
+function guardText(guard: NonNullable<KeyView['guard']>): string {
+  const rules: string[] = [];
+  for (const direction of ['input', 'output'] as const) {
+    const own = guard[direction];
+    if (!own) continue;
+    for (const [target, action] of Object.entries({ ...own.categories, ...own.detectors })) {
+      rules.push(`${direction}.${target}=${action}`);
+    }
+  }
+  return rules.length ? rules.join(', ') : "the profile's";
 }
 
 /** The key's own limits in a table cell, e.g. `rpm 60, daily 100000`. */

@@ -12,6 +12,7 @@ import {
 } from '../secrets/provider.js';
 import { createKeySource } from '../secrets/sources.js';
 import { verifyKey } from '../secrets/verify.js';
+import { recordUpstreamRotation } from './admin-audit.js';
 import { type CliContext, cliContext } from './context.js';
 import { exitCodes, out, outJson, UsageError } from './output.js';
 
@@ -165,6 +166,7 @@ async function rotate(flags: RotateFlags, command: Command): Promise<void> {
         : undefined;
     return fail(error, hint);
   }
+  await recordUpstreamRotation(config, result);
   if (flags.json) outJson(result);
   else printRotation(result);
   printPropagation(config);

@@ -147,19 +147,29 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
   const route =
     (
       action: string,
-      run: (request: FastifyRequest) => Promise<{ status?: number; body: unknown; keyId?: string }>,
+      run: (request: FastifyRequest) => Promise<{
+        status?: number;
+        body: unknown;
+        keyId?: string;
+        environment?: string;
+        keyName?: string;
+      }>,
     ) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       const started = performance.now();
       let status = 200;
       let errorCode: string | null = null;
       let keyId: string | null = null;
+      let environment: string | null = null;
+      let keyName: string | null = null;
       let body: unknown;
       try {
         authorise(request);
         const result = await run(request);
         status = result.status ?? 200;
         keyId = result.keyId ?? null;
+        environment = result.environment ?? null;
+        keyName = result.keyName ?? null;
         body = result.body;
       } catch (error) {
         const mapped = toErrorBody(error, request.id);
@@ -173,6 +183,8 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
         method: request.method,
         path: request.url,
         keyId,
+        keyName,
+        environment,
         status,
         success: status < 400,
         errorCode,
@@ -315,7 +327,14 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
           if (!deps.rotate)
             throw new GuardError('not_found', { message: 'Rotation is not available.' });
           const input = parse(rotateBody, request.body);
-          return { body: await deps.rotate(input.environment, input.key) };
+          const result = await deps.rotate(input.environment, input.key);
+          const before =
+            typeof result.previousFingerprint === 'string' ? result.previousFingerprint : 'none';
+          return {
+            body: result,
+            environment: input.environment,
+            keyName: `fingerprint ${before} -> ${String(result.fingerprint ?? 'unknown')}`,
+          };
         }),
       );
     },

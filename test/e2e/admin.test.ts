@@ -253,6 +253,17 @@ describe('upstream key rotation through the admin API', () => {
       for (const line of [...gateway.stdout, ...gateway.stderr]) {
         assert.ok(!line.includes(newKey) && !line.includes(oldKey), 'a key reached the log');
       }
+      const tail = await runCli(['audit', 'tail', '-n', '50', '--json', '--data-dir', dataDir], {
+        cwd,
+      });
+      const rotation = tail.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .find((e) => e.action === 'admin.upstream.rotate' && e.status === 200);
+      assert.equal(rotation?.environment, 'development');
+      assert.match(rotation?.keyName ?? '', /^fingerprint [0-9a-f]{12} -> [0-9a-f]{12}$/);
+      assert.ok(!tail.stdout.includes(newKey) && !tail.stdout.includes(oldKey));
     } finally {
       await rotating.close();
     }
