@@ -127,3 +127,14 @@ test('card numbers are found in digits of other scripts and with other group sep
   }
   assert.deepEqual(scanText('version 4111.1111.1111.1112, mixed 4111.1111-1111 1111'), []);
 });
+
+test('typed parameters and field names are code, not secret assignments', () => {
+  for (const code of [
+    'function record(token: metricInput) {}',
+    'const form = { password: PasswordField };',
+    'type Login = { secret: SecretRef };',
+  ]) {
+    assert.deepEqual(scanText(code), [], code);
+  }
+  assert.equal(scanText('password=hunter2x9Q')[0]?.detector, 'secret_assignment');
+});

@@ -54,8 +54,14 @@ function isValueChar(code: number): boolean {
   );
 }
 
+// A camelCase or PascalCase name of letters only is a code identifier (`(token: metricInput)`,
+// `password: PasswordField`), not a secret. A passphrase written that way is missed: the cost of
+// not flagging every typed parameter in a code base.
+const IDENTIFIER = /^(?:[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+){2,})[)\]}]*$/;
+
 function looksLikeCredential(value: string): boolean {
   if (value.includes('(') || isTrivialRun(value) || MASKED.test(value)) return false;
+  if (IDENTIFIER.test(value)) return false;
   if (PLAIN_WORD.test(value) || NUMBER_LIKE.test(value)) return false;
   if (PLACEHOLDER.test(value) || CODE_REF.test(value) || TEMPLATE.test(value)) return false;
   const bits = entropy(value);
