@@ -269,6 +269,11 @@ export type StoreConfig = z.infer<typeof storeSchema>;
 export const auditSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
+    /**
+     * How much of a client address the trail keeps: `full`, `truncated` (IPv4 /24, IPv6 /48,
+     * enough to tell networks apart, not people) or `none`.
+     */
+    clientIp: z.enum(['full', 'truncated', 'none']).default('full'),
     /** `store` is the key store's database; `jsonl` one JSON object per line, for a SIEM. */
     sinks: z
       .array(z.enum(['store', 'jsonl']))

@@ -1,5 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, {
   type FastifyInstance,
@@ -267,7 +268,7 @@ export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<vo
   deps.metrics?.observe(ctx.action, ctx.status, (performance.now() - ctx.startedAt) / 1000);
   if (!deps.audit) return;
   try {
-    await deps.audit.record(toAuditEvent(ctx));
+    await deps.audit.record(toAuditEvent(ctx, deps.config.audit.clientIp));
   } catch (cause) {
     deps.logger.error({ err: cause, requestId: ctx.requestId }, 'audit write failed');
     throw new GuardError('internal_error', { cause });
@@ -289,8 +290,28 @@ function safeText(text: string): string {
   return safe;
 }
 
+/** How much of a client address the audit trail keeps. */
+export type IpRecording = 'full' | 'truncated' | 'none';
+
+/** A client address as the trail keeps it: whole, cut to its network (/24, /48), or not at all. */
+export function recordedIp(address: string, mode: IpRecording): string | null {
+  if (mode === 'full') return address;
+  if (mode === 'none') return null;
+  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (isIP(plain) === 4) return `${plain.split('.').slice(0, 3).join('.')}.0`;
+  if (isIP(plain) === 6) {
+    const groups = plain.split('::')[0]!.split(':').slice(0, 3);
+    while (groups.length < 3) groups.push('0');
+    return `${groups.join(':')}::`;
+  }
+  return null;
+}
+
 /** The audit event of a request: an explicit list of fields, never a key or a body. */
-export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['record']>[0] {
+export function toAuditEvent(
+  ctx: RequestContext,
+  mode: IpRecording = 'full',
+): Parameters<AuditRecorder['record']>[0] {
   return {
     requestId: ctx.requestId,
     action: ctx.action,
@@ -309,7 +330,7 @@ export function toAuditEvent(ctx: RequestContext): Parameters<AuditRecorder['rec
     status: ctx.status,
     errorCode: ctx.errorCode,
     upstreamStatus: ctx.upstreamStatus,
-    clientIp: ctx.clientIp,
+    clientIp: recordedIp(ctx.clientIp, mode),
     // A user agent is the caller's free text: whatever sensitive it holds is replaced.
     userAgent: ctx.userAgent === null ? null : safeText(ctx.userAgent),
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,

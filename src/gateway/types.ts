@@ -46,7 +46,8 @@ export interface GatewayAuditEvent {
   status: number;
   errorCode: string | null;
   upstreamStatus: number | null;
-  clientIp: string;
+  /** The client address as configured to be kept (`audit.clientIp`); null when not kept. */
+  clientIp: string | null;
   userAgent: string | null;
   latencyMs: number;
   /** The content guard's actions and counts per detector; null when it found nothing. */

@@ -134,6 +134,7 @@ before(async () => {
   await writeFile(
     join(dir, 'mistral-guard.yaml'),
     [
+      'audit: { clientIp: truncated }',
       'server:',
       '  headersTimeoutMs: 400',
       '  maxHeaderBytes: 4096',
@@ -268,6 +269,8 @@ describe('audit of what callers write', () => {
     assert.ok(event, 'no audit event');
     assert.ok(!String(event.path).includes('Ab3dEf6h'), `path stored: ${event.path}`);
     assert.match(String(event.path), /\[REDACTED:MISTRAL_KEY\]/);
+    // This trail keeps client networks, not addresses.
+    assert.equal(event.clientIp, '127.0.0.0');
   });
 });
 
