@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { migratePostgres, type PgDatabase, type PgMigration } from '../store/postgres.js';
-import { type JsonField, newKeyRecord, patchColumns } from './record.js';
+import { encodeJson, INSERT_COLUMNS, insertValues, newKeyRecord, patchColumns } from './record.js';
 import type {
   ChangeFeed,
   CreateKeyInput,
@@ -118,11 +118,9 @@ function fromRow(row: Row): VirtualKeyRecord {
   };
 }
 
-/** JSONB parameters go as text: pg would send a JS array as a PostgreSQL array. */
-function encode(field: JsonField, value: unknown): unknown {
-  if (field !== 'metadata') return value == null ? null : JSON.stringify(value);
-  return JSON.stringify(value ?? {});
-}
+// JSONB parameters go as text (pg would send a JS array as a PostgreSQL array), cast here.
+const INSERT_SQL = `INSERT INTO virtual_keys (${INSERT_COLUMNS.map((c) => c.name).join(', ')})
+  VALUES (${INSERT_COLUMNS.map((c, i) => `$${i + 1}${c.json ? '::jsonb' : ''}`).join(', ')})`;
 
 /** Options of the PostgreSQL key store. */
 export interface PostgresKeyStoreOptions {
@@ -163,30 +161,7 @@ export class PostgresKeyStore implements KeyStore {
 
   async create(input: CreateKeyInput): Promise<{ record: VirtualKeyRecord; key: string }> {
     const { record, key } = newKeyRecord(input);
-    const { limits } = record;
-    await this.#db.pool.query(
-      `INSERT INTO virtual_keys (id, name, hash, environment, models, max_tokens, created_at,
-        expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, guard, metadata)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb,
-          $15::jsonb)`,
-      [
-        record.id,
-        record.name,
-        record.hash,
-        record.environment,
-        encode('models', record.models),
-        record.maxTokens,
-        record.createdAt,
-        record.expiresAt,
-        limits.rpm,
-        limits.tpm,
-        limits.concurrency,
-        limits.dailyTokens,
-        limits.monthlyTokens,
-        encode('guard', record.guard),
-        encode('metadata', record.metadata),
-      ],
-    );
+    await this.#db.pool.query(INSERT_SQL, insertValues(record));
     this.#writes++;
     return { record, key };
   }
@@ -218,7 +193,7 @@ export class PostgresKeyStore implements KeyStore {
 
   /** Changes the fields given, as the SQLite store does; limits change one by one. */
   async update(id: string, patch: KeyPatch): Promise<VirtualKeyRecord | null> {
-    const sets = patchColumns(patch, encode);
+    const sets = patchColumns(patch, encodeJson);
     if (sets.length > 0) {
       const assignments = sets.map(([column], i) => {
         const cast =

@@ -175,3 +175,50 @@ export function patchColumns(
   }
   return sets;
 }
+
+/** A JSON field as stored: text, so both databases receive the same value (metadata never null). */
+export function encodeJson(field: JsonField, value: unknown): unknown {
+  if (field !== 'metadata') return value == null ? null : JSON.stringify(value);
+  return JSON.stringify(value ?? {});
+}
+
+/** The columns of a new key row, in the order of `insertValues`; JSON columns are marked. */
+export const INSERT_COLUMNS: ReadonlyArray<{ name: string; json: boolean }> = [
+  'id',
+  'name',
+  'hash',
+  'environment',
+  'models',
+  'max_tokens',
+  'created_at',
+  'expires_at',
+  'rpm',
+  'tpm',
+  'concurrency',
+  'daily_tokens',
+  'monthly_tokens',
+  'guard',
+  'metadata',
+].map((name) => ({ name, json: name === 'models' || name === 'guard' || name === 'metadata' }));
+
+/** The values of a new key row, one per `INSERT_COLUMNS` entry, JSON fields encoded. */
+export function insertValues(record: VirtualKeyRecord): unknown[] {
+  const { limits } = record;
+  return [
+    record.id,
+    record.name,
+    record.hash,
+    record.environment,
+    encodeJson('models', record.models),
+    record.maxTokens,
+    record.createdAt,
+    record.expiresAt,
+    limits.rpm,
+    limits.tpm,
+    limits.concurrency,
+    limits.dailyTokens,
+    limits.monthlyTokens,
+    encodeJson('guard', record.guard),
+    encodeJson('metadata', record.metadata),
+  ];
+}

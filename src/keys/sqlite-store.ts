@@ -6,7 +6,7 @@ import {
   SQLITE_FILE,
   type SqliteDatabase,
 } from '../store/sqlite.js';
-import { type JsonField, newKeyRecord, patchColumns } from './record.js';
+import { encodeJson, INSERT_COLUMNS, insertValues, newKeyRecord, patchColumns } from './record.js';
 import type {
   ChangeFeed,
   CreateKeyInput,
@@ -134,10 +134,8 @@ function fromRow(row: Row): VirtualKeyRecord {
 
 export { newKeyId } from './record.js';
 
-function encode(field: JsonField, value: unknown): unknown {
-  if (field !== 'metadata') return value == null ? null : JSON.stringify(value);
-  return JSON.stringify(value ?? {});
-}
+const INSERT_SQL = `INSERT INTO virtual_keys (${INSERT_COLUMNS.map((c) => c.name).join(', ')})
+  VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`;
 
 /**
  * The key store on the embedded SQLite database. better-sqlite3 is synchronous, so each method
@@ -168,30 +166,7 @@ export class SqliteKeyStore implements KeyStore {
 
   async create(input: CreateKeyInput): Promise<{ record: VirtualKeyRecord; key: string }> {
     const { record, key } = newKeyRecord(input);
-    const { limits } = record;
-    this.#db
-      .prepare(
-        `INSERT INTO virtual_keys (id, name, hash, environment, models, max_tokens, created_at,
-          expires_at, rpm, tpm, concurrency, daily_tokens, monthly_tokens, guard, metadata)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        record.id,
-        record.name,
-        record.hash,
-        record.environment,
-        encode('models', record.models),
-        record.maxTokens,
-        record.createdAt,
-        record.expiresAt,
-        limits.rpm,
-        limits.tpm,
-        limits.concurrency,
-        limits.dailyTokens,
-        limits.monthlyTokens,
-        encode('guard', record.guard),
-        encode('metadata', record.metadata),
-      );
+    this.#db.prepare(INSERT_SQL).run(...insertValues(record));
     this.#writes++;
     return { record, key };
   }
@@ -227,7 +202,7 @@ export class SqliteKeyStore implements KeyStore {
    * `{ limits: { rpm: 10 } }` leaves the key's other limits alone.
    */
   async update(id: string, patch: KeyPatch): Promise<VirtualKeyRecord | null> {
-    const sets = patchColumns(patch, encode);
+    const sets = patchColumns(patch, encodeJson);
     if (sets.length > 0) {
       const assignments = sets.map(([column]) => `${column} = ?`).join(', ');
       this.#db
