@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GuardError, isGuardError, toErrorBody } from '../errors.js';
 import { DEFAULT_GRACE_MS, MAX_GRACE_MS, rotateVirtualKey } from '../keys/rotate.js';
 import type { KeyStore, VirtualKeyRecord } from '../keys/types.js';
 import { formatIssues } from '../mistral/issues.js';
+import type { GatewayLimits } from './limits.js';
+import { addressMatcher } from './transport.js';
 import type { AuditRecorder } from './types.js';
 
 /** What the admin API needs from the gateway. */
@@ -19,38 +20,10 @@ export interface AdminDeps {
   audit: AuditRecorder | null;
   /** Re-reads the upstream keys from their sources; absent when nothing can be reloaded. */
   reload?: () => Promise<Record<string, unknown>>;
+  /** Counts failed admin authentications per address, with the API keys' limit. */
+  limits: Pick<GatewayLimits, 'checkAddress' | 'authenticationFailed'>;
   /** Switches an environment to a new upstream key; absent when rotation is not available. */
   rotate?: (environment: string, newKey: string) => Promise<Record<string, unknown>>;
-}
-
-/**
- * Failed admin authentications per client address over the last minute: past `limit`, the
- * address is refused for the rest of its window, so the token cannot be guessed at speed.
- */
-class FailureWindow {
-  readonly #hits = new Map<string, { count: number; since: number }>();
-
-  constructor(private readonly limit: number) {}
-
-  blocked(address: string): boolean {
-    const entry = this.#hits.get(address);
-    if (!entry) return false;
-    if (Date.now() - entry.since > 60_000) {
-      this.#hits.delete(address);
-      return false;
-    }
-    return entry.count >= this.limit;
-  }
-
-  count(address: string): void {
-    const entry = this.#hits.get(address);
-    if (!entry || Date.now() - entry.since > 60_000) {
-      if (this.#hits.size >= 10_000) this.#hits.clear();
-      this.#hits.set(address, { count: 1, since: Date.now() });
-    } else {
-      entry.count++;
-    }
-  }
 }
 
 /** Where the admin API lives. */
@@ -105,6 +78,18 @@ function digest(value: string): Buffer {
 }
 
 /**
+ * True when an Authorization header carries the admin token. Compared as digests in constant
+ * time, so neither the content nor the length of the token leaks through timing.
+ */
+export function adminTokenMatches(authorization: string | undefined, token: string): boolean {
+  const given =
+    typeof authorization === 'string' && authorization.startsWith('Bearer ')
+      ? authorization.slice(7)
+      : '';
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+/**
  * Registers the admin API under `/admin`: key management, upstream key reload and rotation.
  * Every call needs `Authorization: Bearer <MISTRAL_GUARD_ADMIN_TOKEN>` (compared in constant
  * time, as digests so the length leaks nothing either) and, when configured, a client address
@@ -114,31 +99,14 @@ function digest(value: string): Buffer {
  * registerAdmin(app, { token, allowFrom: ['10.0.0.0/8'], keys, environments, audit });
  */
 export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
-  const expected = digest(deps.token);
-  const allowed = new BlockList();
-  for (const entry of deps.allowFrom) {
-    const [address, bits] = entry.split('/') as [string, string | undefined];
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) allowed.addAddress(address, type);
-    else allowed.addSubnet(address, Number(bits), type);
-  }
+  const allowed = addressMatcher(deps.allowFrom);
 
-  const failures = new FailureWindow(20);
-  const authorise = (request: FastifyRequest): void => {
+  const authorise = async (request: FastifyRequest): Promise<void> => {
     const peer = request.server.transport.clientIp(request.raw);
-    if (failures.blocked(peer)) {
-      throw new GuardError('too_many_auth_failures', { headers: { 'retry-after': '60' } });
-    }
-    if (deps.allowFrom.length > 0) {
-      const plain = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
-      if (!allowed.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4')) {
-        throw new GuardError('admin_forbidden');
-      }
-    }
-    const header = request.headers.authorization;
-    const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!timingSafeEqual(digest(token), expected)) {
-      failures.count(peer);
+    await deps.limits.checkAddress(peer);
+    if (deps.allowFrom.length > 0 && !allowed(peer)) throw new GuardError('admin_forbidden');
+    if (!adminTokenMatches(request.headers.authorization, deps.token)) {
+      await deps.limits.authenticationFailed(peer);
       throw new GuardError('admin_unauthorized');
     }
   };
@@ -164,7 +132,7 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
       let keyName: string | null = null;
       let body: unknown;
       try {
-        authorise(request);
+        await authorise(request);
         const result = await run(request);
         status = result.status ?? 200;
         keyId = result.keyId ?? null;

@@ -21,9 +21,9 @@ import type { RequestContext } from './context.js';
  */
 export interface GatewayLimits {
   /** Before authentication: refuses an address with too many recent failures (429). */
-  checkAddress(ctx: RequestContext): Promise<void>;
-  /** After a failed authentication: counts it against the address. */
-  authenticationFailed(ctx: RequestContext): Promise<void>;
+  checkAddress(address: string): Promise<void>;
+  /** After a failed authentication (an API key or the admin token): counts it against the address. */
+  authenticationFailed(address: string): Promise<void>;
   /**
    * Holds a request slot and `tokens` for the authenticated key, or throws its 429. The rate
    * headers go on `ctx.limitHeaders`; the reservation is kept on `ctx` for `settle`.
@@ -78,14 +78,14 @@ export function createGatewayLimits(
 
   return {
     backend: store.kind,
-    async checkAddress(ctx) {
+    async checkAddress(address) {
       if (config.limits.authFailuresPerMinute === 0) return;
-      const result = await addresses.checkAuth(ctx.clientIp);
+      const result = await addresses.checkAuth(address);
       if (!result.allowed) throw errorFor(result);
     },
-    async authenticationFailed(ctx) {
+    async authenticationFailed(address) {
       if (config.limits.authFailuresPerMinute === 0) return;
-      await addresses.recordAuthFailure(ctx.clientIp);
+      await addresses.recordAuthFailure(address);
     },
     async reserve(ctx, tokens) {
       const limiter = limiters.get(ctx.environment!);

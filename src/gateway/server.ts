@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -14,7 +14,7 @@ import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors
 import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
 import { effectivePolicy } from '../policy/policy.js';
-import { registerAdmin } from './admin.js';
+import { adminTokenMatches, registerAdmin } from './admin.js';
 import { newContext, type RequestContext } from './context.js';
 import { staticUpstreamKeys, type UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
@@ -150,7 +150,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
 
   if (deps.admin) {
-    registerAdmin(app, { ...deps.admin, audit: deps.audit, environments: config.environments });
+    registerAdmin(app, {
+      ...deps.admin,
+      audit: deps.audit,
+      environments: config.environments,
+      limits,
+    });
   }
 
   const api = (request: FastifyRequest, reply: FastifyReply) =>
@@ -211,11 +216,12 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
   else if (models) ctx.action = ctx.path === MODELS_PATH ? 'models.list' : 'models.retrieve';
   try {
     request.server.transport.checkScheme(request.raw);
-    await deps.limits.checkAddress(ctx);
+    await deps.limits.checkAddress(ctx.clientIp);
     try {
       await authenticate(request, ctx, deps.authenticator, deps.config);
     } catch (error) {
-      if (isGuardError(error) && error.status === 401) await deps.limits.authenticationFailed(ctx);
+      if (isGuardError(error) && error.status === 401)
+        await deps.limits.authenticationFailed(ctx.clientIp);
       throw error;
     }
     // Whatever happens next, a reservation is settled once the answer is over or abandoned.
@@ -431,12 +437,7 @@ function metricsAllowed(request: FastifyRequest, adminToken: string | undefined)
   // The client as the transport sees it: behind a trusted proxy, the forwarded address.
   const peer = request.server.transport.clientIp(request.raw);
   if (isLoopbackHost(peer.startsWith('::ffff:') ? peer.slice(7) : peer)) return true;
-  if (!adminToken) return false;
-  const header = request.headers.authorization ?? '';
-  const given = createHash('sha256')
-    .update(header.replace(/^Bearer /, ''))
-    .digest();
-  return timingSafeEqual(given, createHash('sha256').update(adminToken).digest());
+  return adminToken !== undefined && adminTokenMatches(request.headers.authorization, adminToken);
 }
 
 function mapFrameworkError(error: unknown): GuardError {

@@ -32,6 +32,32 @@ export interface Transport {
   watch(apply: (options: SecureContextOptions) => void): () => void;
 }
 
+/**
+ * A test for membership in a list of addresses and CIDR blocks (`10.0.0.0/8`, `::1`); IPv4
+ * addresses written IPv6-mapped (`::ffff:10.1.2.3`) match their IPv4 entries. An empty list
+ * matches nothing.
+ *
+ * @example
+ * addressMatcher(['10.0.0.0/8'])('::ffff:10.1.2.3'); // true
+ */
+export function addressMatcher(
+  entries: readonly string[],
+): (address: string | undefined) => boolean {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/') as [string, string | undefined];
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(bits), type);
+  }
+  return (address) => {
+    if (!address || entries.length === 0) return false;
+    const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+    const family = isIP(plain);
+    return family !== 0 && list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
 function readPair(tls: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
   return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
 }
@@ -42,18 +68,7 @@ function readPair(tls: { cert: string; key: string }): { cert: Buffer; key: Buff
  */
 export function createTransport(config: Config, logger: Logger): Transport {
   const { tls, trustProxy, allowInsecureHttp } = config.server;
-  const trusted = new BlockList();
-  for (const entry of trustProxy) {
-    const [address, bits] = entry.split('/') as [string, string | undefined];
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) trusted.addAddress(address, type);
-    else trusted.addSubnet(address, Number(bits), type);
-  }
-  const isTrusted = (address: string | undefined): boolean => {
-    if (!address || trustProxy.length === 0) return false;
-    const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
-    return trusted.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
-  };
+  const isTrusted = addressMatcher(trustProxy);
 
   return {
     https: tls ? { ...readPair(tls), minVersion: 'TLSv1.2' } : null,

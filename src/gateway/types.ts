@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../audit/event.js';
 import type { Config } from '../config/load.js';
 import type { KeyGuard, StoredKeyLimits } from '../keys/types.js';
 import type { Logger } from '../logging.js';
@@ -28,31 +29,11 @@ export interface Authenticator {
   ping(): Promise<void>;
 }
 
-/** The audit fields the gateway fills for every request. */
-export interface GatewayAuditEvent {
-  requestId: string;
-  action: string;
-  method: string;
-  path: string;
-  keyId: string | null;
-  keyName: string | null;
-  environment: string | null;
-  model: string | null;
-  stream: boolean;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  totalTokens: number | null;
-  success: boolean;
-  status: number;
-  errorCode: string | null;
-  upstreamStatus: number | null;
-  /** The client address as configured to be kept (`audit.clientIp`); null when not kept. */
-  clientIp: string | null;
-  userAgent: string | null;
-  latencyMs: number;
-  /** The content guard's actions and counts per detector; null when it found nothing. */
-  guard: { action: string; findings: Record<string, number> } | null;
-}
+/**
+ * The audit fields the gateway fills for every request: the stored event less what the trail
+ * assigns itself (id, time).
+ */
+export type GatewayAuditEvent = Omit<AuditEvent, 'id' | 'time'>;
 
 /** Where audit events go; `record` resolves once the event is durable. */
 export interface AuditRecorder {
@@ -77,7 +58,7 @@ export interface GatewayDeps {
   /** The upstream key of each environment; the keys `loadConfig` found when absent. */
   upstreamKeys?: UpstreamKeys;
   /** The admin API; absent without an admin token. */
-  admin?: Omit<AdminDeps, 'audit' | 'environments'>;
+  admin?: Omit<AdminDeps, 'audit' | 'environments' | 'limits'>;
   /** The limits engine; built from the configuration (in memory or on Redis) when absent. */
   limits?: GatewayLimits;
 }
