@@ -6,14 +6,7 @@
 //                                              BENCH_DATABASE_URL to change the load or server)
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import {
-  chatBody,
-  type Figures,
-  load,
-  report,
-  startBaselines,
-  startGatewayVariant,
-} from './harness.js';
+import { loadVariants, report, startBaselines, startGatewayVariant } from './harness.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -36,21 +29,7 @@ try {
       yaml: `store: { databaseUrl: '${databaseUrl}', schema: ${schema} }\n${profile}`,
     }),
   };
-  const body = chatBody();
-  const rows: Figures[] = [];
-  for (const [name, variant] of Object.entries(variants)) {
-    rows.push(
-      await load(name, {
-        path: '/v1/chat/completions',
-        body,
-        connections,
-        durationSec: seconds,
-        url: variant.child.url,
-        key: variant.key,
-        pid: variant.child.proc.pid,
-      }),
-    );
-  }
+  const rows = await loadVariants(variants, { connections, durationSec: seconds });
   await report('audit in the gateway, 2 KB chat', rows, [
     ['sqlite / off', 'audit to sqlite', 'audit off'],
     ['postgres / off', 'audit to postgres', 'audit off'],

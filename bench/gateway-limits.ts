@@ -9,6 +9,7 @@ import {
   chatBody,
   type Figures,
   load,
+  loadVariants,
   report,
   startBaselines,
   startGatewayVariant,
@@ -48,19 +49,7 @@ try {
       key: baselines.upstreamKey,
     }),
   );
-  for (const [name, variant] of Object.entries(variants)) {
-    rows.push(
-      await load(name, {
-        path: '/v1/chat/completions',
-        body,
-        connections,
-        durationSec: seconds,
-        url: variant.child.url,
-        key: variant.key,
-        pid: variant.child.proc.pid,
-      }),
-    );
-  }
+  rows.push(...(await loadVariants(variants, { connections, durationSec: seconds, body })));
   await report('limits in the gateway, 2 KB chat', rows, [
     ['redis / memory', 'limits in redis', 'limits in memory'],
     ['memory / off', 'limits in memory', 'limits off'],

@@ -155,6 +155,31 @@ export async function startGatewayVariant(
   return { child, key };
 }
 
+/**
+ * Loads each started gateway in turn with the same 2 KB chat, one row per variant, named by
+ * its key in `variants`.
+ */
+export async function loadVariants(
+  variants: Record<string, { child: Child; key: string }>,
+  options: { connections: number; durationSec: number; body?: string },
+): Promise<Figures[]> {
+  const rows: Figures[] = [];
+  for (const [name, variant] of Object.entries(variants)) {
+    rows.push(
+      await load(name, {
+        path: '/v1/chat/completions',
+        body: options.body ?? chatBody(),
+        connections: options.connections,
+        durationSec: options.durationSec,
+        url: variant.child.url,
+        key: variant.key,
+        pid: variant.child.proc.pid,
+      }),
+    );
+  }
+  return rows;
+}
+
 /** Prints a table and the ratios, and keeps the figures under bench/results/. */
 export async function report(
   title: string,
