@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
@@ -11,6 +9,7 @@ import { PG_URL } from '../store/backends.js';
 import { canaryUpstreamKey } from '../support/canary.js';
 import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
 import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
+import { relay } from '../support/tcp-relay.js';
 
 // The store and the audit trail through real gateway processes: kill -9 under load, a
 // PostgreSQL outage under load, and two replicas sharing one PostgreSQL.
@@ -187,48 +186,6 @@ async function verify(store: Store): Promise<void> {
   assert.match(verified.stdout, /OK: every chain is intact/);
 }
 
-/**
- * A TCP relay to PostgreSQL that can be cut: while down it drops every connection, open or new,
- * as a partition would; the shared server itself is never touched.
- */
-async function pgRelay(t: TestContext) {
-  const target = new URL(PG_URL!);
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server = createServer((client) => {
-    if (down) return client.destroy();
-    const upstream = createConnection(Number(target.port || 5432), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  const url = new URL(target.href);
-  url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  return {
-    url: url.href,
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      down = false;
-    },
-  };
-}
-
 before(async () => {
   mock = await startMockMistral({ validKeys: [UPSTREAM_KEY], record: false });
 });
@@ -284,7 +241,7 @@ describe('PostgreSQL unreachable under load', { skip: NO_PG }, () => {
     timeout: 60_000,
   }, async (t) => {
     const store = await newStore(t, 'postgres');
-    const link = await pgRelay(t);
+    const link = await relay(t, new URL(PG_URL!));
     const { key } = await createKey(store);
     const gateway = await startGateway(store, { MISTRAL_GUARD_DATABASE_URL: link.url });
     const tag = `outage${randomBytes(3).toString('hex')}`;

@@ -1,54 +1,11 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createConnection, createServer, type Socket } from 'node:net';
-import { describe, type TestContext, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { verifyTrail } from '../../src/audit/verify.js';
 import { Secret } from '../../src/config/secret.js';
 import { openAuditTrail, openStores } from '../../src/store/open.js';
 import { sampleEvent } from '../audit/helpers.js';
+import { relay } from '../support/tcp-relay.js';
 import { BACKENDS, PG_URL } from './backends.js';
-
-/**
- * A TCP relay to PostgreSQL that can be cut: while down it drops every connection, open or new,
- * as a network partition or a server restart would.
- */
-async function relay(t: TestContext, target: URL) {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server = createServer((client) => {
-    if (down) return client.destroy();
-    const upstream = createConnection(Number(target.port || 5432), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  const { port } = server.address() as { port: number };
-  const url = new URL(target.href);
-  url.host = `127.0.0.1:${port}`;
-  return {
-    url: url.href,
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      down = false;
-    },
-  };
-}
 
 const postgres = BACKENDS.find((b) => b.name === 'postgres')!;
 
