@@ -23,10 +23,10 @@ export function charClasses(value: string): number {
   let mask = 0;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c >= 97 && c <= 122) mask |= 1;
-    else if (c >= 65 && c <= 90) mask |= 2;
-    else if (c >= 48 && c <= 57) mask |= 4;
-    else mask |= 8;
+    if (c >= 97 && c <= 122) mask |= LOWER;
+    else if (c >= 65 && c <= 90) mask |= UPPER;
+    else if (c >= 48 && c <= 57) mask |= DIGIT;
+    else mask |= OTHER;
   }
   return mask;
 }
@@ -43,9 +43,8 @@ export function classCount(mask: number): number {
 
 /** True when `value` is one character repeated, as in placeholder values like `xxxxxxxx`. */
 export function isTrivialRun(value: string): boolean {
-  let same = true;
-  for (let i = 1; i < value.length; i++) if (value[i] !== value[0]) same = false;
-  return same;
+  for (let i = 1; i < value.length; i++) if (value[i] !== value[0]) return false;
+  return true;
 }
 
 /** True when `value` is lower-case hexadecimal or upper-case hexadecimal only. */
