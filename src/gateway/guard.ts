@@ -22,7 +22,7 @@ import {
 import { isWellFormedVirtualKey } from '../keys/format.js';
 import type { KeyGuard } from '../keys/types.js';
 import type { Logger } from '../logging.js';
-import { type EndpointSpec, type TextField, textFields } from '../mistral/endpoints.js';
+import { type EndpointSpec, isObject, type TextField, textFields } from '../mistral/endpoints.js';
 import { effectiveGuardPolicy, hasGuardRules } from '../policy/policy.js';
 
 /** The content guard of one profile, compiled once at start-up. */
@@ -289,10 +289,6 @@ export function inspectRequest(
 interface AnswerText {
   get(): string;
   set(value: string): void;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stringSlot(owner: Record<string, unknown>, key: string, out: AnswerText[]): void {
