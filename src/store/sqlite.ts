@@ -29,7 +29,9 @@ export function openSqlite(path: string, options: { readonly?: boolean } = {}): 
   const db = new Database(path, { readonly: options.readonly ?? false });
   db.pragma('busy_timeout = 5000');
   if (!options.readonly) {
-    db.pragma('journal_mode = WAL');
+    // Two processes creating the file at once (replicas starting together) can meet here:
+    // changing the journal mode does not wait on the busy timeout, so it is tried again.
+    whileBusy(() => db.pragma('journal_mode = WAL'));
     // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the
     // last transactions, which is the trade-off every WAL deployment makes.
     db.pragma('synchronous = NORMAL');
@@ -43,9 +45,6 @@ export function openSqlite(path: string, options: { readonly?: boolean } = {}): 
  * in `schema_versions`, so modules evolve their tables independently.
  */
 export function migrate(db: SqliteDatabase, module: string, migrations: Migration[]): void {
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)',
-  );
   const run = db.transaction(() => {
     const row = db.prepare('SELECT version FROM schema_versions WHERE module = ?').get(module) as
       | { version: number }
@@ -61,5 +60,30 @@ export function migrate(db: SqliteDatabase, module: string, migrations: Migratio
         'ON CONFLICT(module) DO UPDATE SET version = excluded.version',
     ).run(module, current);
   });
-  run.immediate();
+  whileBusy(() => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)',
+    );
+    run.immediate();
+  });
+}
+
+/** How long start-up steps keep trying while another process holds the database. */
+const BUSY_RETRY_MS = 5000;
+
+/**
+ * Runs a start-up step again while SQLite answers SQLITE_BUSY, up to `BUSY_RETRY_MS`. Only for
+ * opening and migrating: it sleeps the thread between tries.
+ */
+function whileBusy<T>(step: () => T): T {
+  const deadline = Date.now() + BUSY_RETRY_MS;
+  for (;;) {
+    try {
+      return step();
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 40);
+    }
+  }
 }
