@@ -128,6 +128,11 @@ const DEFAULT_OUTAGE: Record<LimitKind, OutagePolicy> = {
  */
 const MAX_PENDING_SETTLEMENTS = 10_000;
 
+/** How long a clean per-address read is trusted. */
+const CLEAN_TTL_MS = 1000;
+/** Addresses remembered as clean at most; the memory is dropped whole past it. */
+const MAX_CLEAN_ADDRESSES = 10_000;
+
 const NO_LIMITS: ResolvedLimits = {
   rpm: 0,
   tpm: 0,
@@ -205,6 +210,11 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     defaults.set(env, resolved);
   }
   const nextLease = leaseIds();
+  // Addresses whose bucket held no failure at all when last read, until when that answer is
+  // trusted. A failure seen here drops the entry at once; one recorded by another replica is
+  // seen at the next read, so an address that starts failing elsewhere can pass one check per
+  // CLEAN_TTL_MS. What it saves is a store round trip on every request of a well-behaved client.
+  const clean = new Map<string, number>();
   const stats = { failOpen: 0, failClosed: 0, settleFailures: 0 };
   const pending: SettleRequest[] = [];
   let replaying = false;
@@ -295,10 +305,14 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
 
   async function authHit(address: string, cost: number): Promise<AuthLimitResult> {
     if (authLimit === 0) return { allowed: true };
-    const at = windowPoint(now());
+    const name = `auth:${authBucket(address)}`;
+    const clock = now();
+    if (cost > 0) clean.delete(name);
+    else if ((clean.get(name) ?? 0) > clock) return { allowed: true };
+    const at = windowPoint(clock);
     let bucket: { prev: number; curr: number };
     try {
-      bucket = await store.hit(`auth:${authBucket(address)}`, cost, at);
+      bucket = await store.hit(name, cost, at);
     } catch (error) {
       if (!(error instanceof LimitStoreUnavailableError)) throw error;
       if (outage.authFailures === 'refuse') {
@@ -307,6 +321,10 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
       }
       stats.failOpen += 1;
       return { allowed: true };
+    }
+    if (bucket.prev === 0 && bucket.curr === 0 && cost === 0) {
+      if (clean.size >= MAX_CLEAN_ADDRESSES) clean.clear();
+      clean.set(name, clock + CLEAN_TTL_MS);
     }
     // Blocked once the failures reach the limit: the next attempt would be one too many.
     if (slidingEstimate(bucket.prev, bucket.curr, at.elapsed) + 1 <= authLimit) {

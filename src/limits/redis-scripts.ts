@@ -55,21 +55,33 @@ return {refused, rp, rc, tp, tc, dv, mv, inflight}
 `;
 
 /**
- * Frees a slot and moves the token difference into the windows the reservation was counted in,
- * if they are still current (or, for the minute, the sliding previous one).
- * KEYS: usage hash, lease sorted set. ARGV: lease id, delta, minute, day, month.
+ * Settles one or more reservations of one key: frees their slots and moves each token
+ * difference into the windows its reservation was counted in, if they are still current (or,
+ * for the minute, the sliding previous one).
+ * KEYS: usage hash, lease sorted set. ARGV: per reservation, lease id, delta, minute, day, month.
+ * Returns the number of reservations settled.
  */
 export const SETTLE_LUA = `
-redis.call('ZREM', KEYS[2], ARGV[1])
-local d = tonumber(ARGV[2])
-if d == 0 then return 0 end
-local h = redis.call('HMGET', KEYS[1], 'w', 'd', 'm')
-local w, minute = tonumber(h[1]), tonumber(ARGV[3])
-if w == minute then redis.call('HINCRBY', KEYS[1], 'tc', d)
-elseif w == minute + 1 then redis.call('HINCRBY', KEYS[1], 'tp', d) end
-if tonumber(h[2]) == tonumber(ARGV[4]) then redis.call('HINCRBY', KEYS[1], 'dv', d) end
-if tonumber(h[3]) == tonumber(ARGV[5]) then redis.call('HINCRBY', KEYS[1], 'mv', d) end
-return 1
+local leases = {}
+local h = nil
+local tc, tp, dv, mv = 0, 0, 0, 0
+for i = 1, #ARGV, 5 do
+  leases[#leases + 1] = ARGV[i]
+  local d = tonumber(ARGV[i + 1])
+  if d ~= 0 then
+    if h == nil then h = redis.call('HMGET', KEYS[1], 'w', 'd', 'm') end
+    local w, minute = tonumber(h[1]), tonumber(ARGV[i + 2])
+    if w == minute then tc = tc + d elseif w == minute + 1 then tp = tp + d end
+    if tonumber(h[2]) == tonumber(ARGV[i + 3]) then dv = dv + d end
+    if tonumber(h[3]) == tonumber(ARGV[i + 4]) then mv = mv + d end
+  end
+end
+redis.call('ZREM', KEYS[2], unpack(leases))
+if tc ~= 0 then redis.call('HINCRBY', KEYS[1], 'tc', tc) end
+if tp ~= 0 then redis.call('HINCRBY', KEYS[1], 'tp', tp) end
+if dv ~= 0 then redis.call('HINCRBY', KEYS[1], 'dv', dv) end
+if mv ~= 0 then redis.call('HINCRBY', KEYS[1], 'mv', mv) end
+return #leases
 `;
 
 /**

@@ -36,6 +36,15 @@ const USAGE_TTL_MS = 35 * 86_400_000;
 /** Per-IP buckets are read over two windows at most. */
 const BUCKET_TTL_MS = 3 * MINUTE_MS;
 
+/** The most settlements sent in one script call (Lua's `unpack` has a stack limit). */
+const MAX_SETTLE_BATCH = 500;
+
+interface PendingSettlement {
+  request: SettleRequest;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 interface ScriptedRedis extends Redis {
   mgReserve(...args: (string | number)[]): Promise<number[]>;
   mgSettle(...args: (string | number)[]): Promise<number>;
@@ -71,7 +80,8 @@ function clientOptions(timeoutMs: number): RedisOptions {
 
 /**
  * Limit state in Redis, shared by every replica that uses the same `prefix`. One round trip per
- * reservation, settlement or per-IP check, each an atomic script. Keys of one virtual key share
+ * reservation or per-IP check, and one per key for the settlements of a turn of the event loop,
+ * each an atomic script. Keys of one virtual key share
  * a hash tag, so the scripts also run on Redis Cluster.
  *
  * @example
@@ -85,6 +95,9 @@ export class RedisLimitStore implements LimitStore {
   readonly #prefix: string;
   readonly #leaseMs: number;
   #failing = false;
+  /** Settlements waiting for the end of this turn, by key. */
+  #settling = new Map<string, PendingSettlement[]>();
+  #settleScheduled = false;
   /** The last error met, for diagnostics; never sent to a caller. */
   lastError: unknown;
 
@@ -147,19 +160,49 @@ export class RedisLimitStore implements LimitStore {
     return toCounters(reply);
   }
 
-  async settle(request: SettleRequest): Promise<void> {
-    const base = `${this.#prefix}{${request.keyId}}`;
-    await this.#run(() =>
-      this.#client.mgSettle(
-        `${base}:u`,
-        `${base}:c`,
-        request.leaseId,
-        request.delta,
-        request.minute,
-        request.day,
-        request.month,
-      ),
-    );
+  /**
+   * Settlements made in the same turn of the event loop are sent together, one script call per
+   * key: under load most requests of a busy key end in the same turn as others.
+   */
+  settle(request: SettleRequest): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let group = this.#settling.get(request.keyId);
+      if (!group) {
+        group = [];
+        this.#settling.set(request.keyId, group);
+      }
+      group.push({ request, resolve, reject });
+      if (!this.#settleScheduled) {
+        this.#settleScheduled = true;
+        setImmediate(() => this.#flushSettlements());
+      }
+    });
+  }
+
+  #flushSettlements(): void {
+    this.#settleScheduled = false;
+    const groups = this.#settling;
+    this.#settling = new Map();
+    for (const [keyId, group] of groups) {
+      for (let start = 0; start < group.length; start += MAX_SETTLE_BATCH) {
+        void this.#settleBatch(keyId, group.slice(start, start + MAX_SETTLE_BATCH));
+      }
+    }
+  }
+
+  async #settleBatch(keyId: string, batch: PendingSettlement[]): Promise<void> {
+    const base = `${this.#prefix}{${keyId}}`;
+    const args: (string | number)[] = [`${base}:u`, `${base}:c`];
+    for (const { request } of batch) {
+      args.push(request.leaseId, request.delta, request.minute, request.day, request.month);
+    }
+    try {
+      await this.#run(() => this.#client.mgSettle(...args));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    for (const entry of batch) entry.resolve();
   }
 
   async hit(bucket: string, cost: number, at: WindowPoint): Promise<BucketCounters> {

@@ -270,6 +270,28 @@ export function limiterSuite(backend: string, open: OpenStore, skip: string | fa
       await limiter.close();
     });
 
+    test('failures an address makes elsewhere are seen within a second, its own at once', async () => {
+      const clock = fakeClock();
+      const store = await open();
+      const here = createLimiter({ store, now: clock.now, authFailuresPerMinute: 2 });
+      const there = createLimiter({ store, now: clock.now, authFailuresPerMinute: 2 });
+      const n = fresh();
+      const ip = `10.${n >> 8}.${n & 255}.9`;
+      assert.equal((await here.checkAuth(ip)).allowed, true);
+      await there.recordAuthFailure(ip);
+      assert.equal((await there.recordAuthFailure(ip)).allowed, false);
+      clock.advance(1_000);
+      assert.equal((await here.checkAuth(ip)).allowed, false, 'the clean read has expired');
+
+      const m = fresh();
+      const other = `10.${m >> 8}.${m & 255}.9`;
+      assert.equal((await here.checkAuth(other)).allowed, true);
+      await there.recordAuthFailure(other);
+      await here.recordAuthFailure(other);
+      assert.equal((await here.checkAuth(other)).allowed, false, 'its own failure drops the clean read');
+      await here.close();
+    });
+
     test('failed authentications from one IPv6 /64 share a bucket', async () => {
       const { limiter } = await setUp(open, { authFailuresPerMinute: 2 });
       const net = `2001:db8:${fresh().toString(16)}:1`;
