@@ -13,7 +13,8 @@ import { isLoopbackHost } from '../config/schema.js';
 import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors.js';
 import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
-import { effectivePolicy } from '../policy/policy.js';
+import type { Profile } from '../config/schema.js';
+import { type EffectivePolicy, effectivePolicy } from '../policy/policy.js';
 import { adminTokenMatches, registerAdmin } from './admin.js';
 import { newContext, type RequestContext } from './context.js';
 import { staticUpstreamKeys, type UpstreamKeys } from './forward.js';
@@ -26,7 +27,7 @@ import { GatewayMetrics } from './metrics.js';
 import { handleModels } from './models.js';
 import { handlePassThrough, passThroughAllowed } from './passthrough.js';
 import { createTransport, SECURITY_HEADERS, type Transport } from './transport.js';
-import type { AuditRecorder, Authenticator, GatewayDeps } from './types.js';
+import type { AuditRecorder, AuthenticatedKey, Authenticator, GatewayDeps } from './types.js';
 import { Upstream } from './upstream.js';
 
 export type { GatewayDeps } from './types.js';
@@ -158,8 +159,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   }
 
+  const handlerDeps: HandlerDeps = { ...deps, upstream, guards, limits, upstreamKeys, metrics };
   const api = (request: FastifyRequest, reply: FastifyReply) =>
-    handleApi(request, reply, { ...deps, upstream, guards, limits, upstreamKeys, metrics });
+    handleApi(request, reply, handlerDeps);
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
 
@@ -266,7 +268,20 @@ async function authenticate(
   ctx.environment = key.environment;
   if (!config.environments.includes(key.environment))
     throw new GuardError('environment_not_allowed');
-  ctx.policy = effectivePolicy(config.profiles[key.environment]!, key);
+  ctx.policy = policyFor(config.profiles[key.environment]!, key);
+}
+
+// The authenticator caches key records and freezes them, so the policy built from one holds
+// until the record (or the profile) is replaced.
+const policies = new WeakMap<object, { profile: Profile; policy: EffectivePolicy }>();
+
+/** The effective policy of a key under a profile, built once per record. */
+function policyFor(profile: Profile, key: AuthenticatedKey): EffectivePolicy {
+  const known = policies.get(key);
+  if (known?.profile === profile) return known.policy;
+  const policy = Object.freeze(effectivePolicy(profile, key));
+  policies.set(key, { profile, policy });
+  return policy;
 }
 
 /** Writes the audit event of a request. Never throws: a failure is logged and rethrown as 500. */
