@@ -9,11 +9,11 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Config } from '../config/load.js';
+import type { Profile } from '../config/schema.js';
 import { isLoopbackHost } from '../config/schema.js';
 import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors.js';
 import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
-import type { Profile } from '../config/schema.js';
 import { type EffectivePolicy, effectivePolicy } from '../policy/policy.js';
 import { adminTokenMatches, registerAdmin } from './admin.js';
 import { newContext, type RequestContext } from './context.js';

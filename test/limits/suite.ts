@@ -288,7 +288,11 @@ export function limiterSuite(backend: string, open: OpenStore, skip: string | fa
       assert.equal((await here.checkAuth(other)).allowed, true);
       await there.recordAuthFailure(other);
       await here.recordAuthFailure(other);
-      assert.equal((await here.checkAuth(other)).allowed, false, 'its own failure drops the clean read');
+      assert.equal(
+        (await here.checkAuth(other)).allowed,
+        false,
+        'its own failure drops the clean read',
+      );
       await here.close();
     });
 
