@@ -104,47 +104,47 @@ export interface AuditRow {
   hash: string;
 }
 
-/** The insert statement; named parameters match `toRow`. */
+/**
+ * The insert statement, parameters in the order of `rowValues`. An id already stored (an event
+ * replayed from a spool after a commit that looked failed) inserts nothing.
+ */
 export const INSERT_EVENT = `
   INSERT INTO audit_events (
     seq, id, time, request_id, action, method, path, key_id, key_name, environment, model,
     stream, prompt_tokens, completion_tokens, total_tokens, success, status, error_code,
     upstream_status, client_ip, user_agent, latency_ms, guard, prev_hash, hash
-  ) VALUES (
-    @seq, @id, @time, @request_id, @action, @method, @path, @key_id, @key_name, @environment,
-    @model, @stream, @prompt_tokens, @completion_tokens, @total_tokens, @success, @status,
-    @error_code, @upstream_status, @client_ip, @user_agent, @latency_ms, @guard, @prev_hash, @hash
-  )`;
+  ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (id) DO NOTHING`;
 
-/** Maps an event to its row; booleans become 0/1 because SQLite has no boolean type. */
-export function toRow(event: AuditEvent, seq: number, prevHash: string, hash: string): AuditRow {
-  return {
+/** An event's row values for `INSERT_EVENT`; booleans become 0/1, SQLite has no boolean type. */
+export function rowValues(event: AuditEvent, seq: number, prevHash: string, hash: string) {
+  return [
     seq,
-    id: event.id,
-    time: event.time,
-    request_id: event.requestId,
-    action: event.action,
-    method: event.method,
-    path: event.path,
-    key_id: event.keyId,
-    key_name: event.keyName,
-    environment: event.environment,
-    model: event.model,
-    stream: event.stream ? 1 : 0,
-    prompt_tokens: event.promptTokens,
-    completion_tokens: event.completionTokens,
-    total_tokens: event.totalTokens,
-    success: event.success ? 1 : 0,
-    status: event.status,
-    error_code: event.errorCode,
-    upstream_status: event.upstreamStatus,
-    client_ip: event.clientIp,
-    user_agent: event.userAgent,
-    latency_ms: event.latencyMs,
-    guard: event.guard === null ? null : JSON.stringify(event.guard),
-    prev_hash: prevHash,
+    event.id,
+    event.time,
+    event.requestId,
+    event.action,
+    event.method,
+    event.path,
+    event.keyId,
+    event.keyName,
+    event.environment,
+    event.model,
+    event.stream ? 1 : 0,
+    event.promptTokens,
+    event.completionTokens,
+    event.totalTokens,
+    event.success ? 1 : 0,
+    event.status,
+    event.errorCode,
+    event.upstreamStatus,
+    event.clientIp,
+    event.userAgent,
+    event.latencyMs,
+    event.guard === null ? null : JSON.stringify(event.guard),
+    prevHash,
     hash,
-  };
+  ];
 }
 
 /**

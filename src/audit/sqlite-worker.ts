@@ -9,7 +9,7 @@ import { migrate, openSqlite } from '../store/sqlite.js';
 import { chainHash } from './chain.js';
 import { type CheckpointPolicy, makeCheckpoint, SQLITE_CHAIN_ID } from './checkpoint.js';
 import type { AuditEvent } from './event.js';
-import { AUDIT_MIGRATIONS, INSERT_EVENT, toRow } from './sqlite-schema.js';
+import { AUDIT_MIGRATIONS, INSERT_EVENT, rowValues } from './sqlite-schema.js';
 
 /** How the writer is opened, passed as `workerData`. */
 export interface WorkerOptions {
@@ -41,7 +41,6 @@ function start(port: NonNullable<typeof parentPort>, options: WorkerOptions): vo
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 
   const readHead = db.prepare('SELECT seq, hash FROM audit_chain_head WHERE id = 1');
-  const exists = db.prepare('SELECT 1 FROM audit_events WHERE id = ?').pluck();
   const insert = db.prepare(INSERT_EVENT);
   const writeHead = db.prepare('UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1');
   const insertCheckpoint = db.prepare(
@@ -77,12 +76,12 @@ function start(port: NonNullable<typeof parentPort>, options: WorkerOptions): vo
     const head = readHead.get() as { seq: number; hash: string };
     let { seq, hash } = head;
     for (const event of events) {
-      // A batch replayed from a spool may hold events an earlier, failed-looking commit kept.
-      if (exists.get(event.id) !== undefined) continue;
-      const prev = hash;
+      const next = chainHash(hash, seq + 1, event);
+      // A batch replayed from a spool may hold events an earlier, failed-looking commit kept:
+      // those insert nothing and take no place in the chain.
+      if (insert.run(rowValues(event, seq + 1, hash, next)).changes === 0) continue;
       seq++;
-      hash = chainHash(prev, seq, event);
-      insert.run(toRow(event, seq, prev, hash));
+      hash = next;
     }
     writeHead.run(seq, hash);
     dirty = true;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { isAuditError } from '../../src/audit/errors.js';
-import type { AuditEventInput } from '../../src/audit/event.js';
+import { type AuditEventInput, toAuditRecord } from '../../src/audit/event.js';
 import { tailEvents } from '../../src/audit/reader.js';
 import { openAuditLog } from '../../src/audit/sqlite-sink.js';
 import { AUDIT_SQLITE_FILE } from '../../src/store/sqlite.js';
@@ -252,4 +252,20 @@ test('throughput with 64 concurrent writers is reported', async (t) => {
   await audit.close();
   const rate = Math.round(total / seconds);
   t.diagnostic(`record(): ${rate} events/s with 64 concurrent writers (${total} events)`);
+});
+
+test('an event appended again (a replay) is stored once and the chain stays whole', async (t) => {
+  const dir = tempDataDir(t);
+  const audit = await openAuditLog(dir);
+  const first = toAuditRecord(sampleEvent('first'));
+  const second = toAuditRecord(sampleEvent('second'));
+  await audit.append(first);
+  await Promise.all([audit.append(first), audit.append(second), audit.append(first)]);
+  await audit.close();
+  const events = tailEvents(dir, 10);
+  assert.deepEqual(
+    events.map((e) => e.requestId),
+    ['first', 'second'],
+  );
+  assertChain(events);
 });
