@@ -118,5 +118,6 @@ export function hashedEvent(stored: AuditEvent): AuditEvent {
     userAgent: stored.userAgent,
     latencyMs: stored.latencyMs,
     guard: stored.guard,
+    ...(stored.bodies ? { bodies: stored.bodies } : {}),
   };
 }

@@ -12,8 +12,22 @@ export interface AuditGuardSummary {
 }
 
 /**
+ * The bodies of a request and its answer, kept only when the operator opted in, and only as the
+ * content guard left them: every finding replaced, whatever action the request's policy took.
+ * Each is JSON text, cut at the configured size (then it no longer parses).
+ */
+export interface AuditBodies {
+  request: string | null;
+  response: string | null;
+  /** True when either text was cut. */
+  truncated: boolean;
+}
+
+/**
  * One audit event: one per request that reached the gateway, whatever its outcome. Absent values
- * are `null`, never missing, so every event has the same shape and the same canonical JSON.
+ * are `null`, never missing, so every event has the same shape and the same canonical JSON; the
+ * one exception is `bodies`, absent unless stored, so trails written before it existed keep
+ * their hashes.
  */
 export interface AuditEvent {
   /** A UUIDv7: sorts by creation time as text. */
@@ -44,6 +58,7 @@ export interface AuditEvent {
   userAgent: string | null;
   latencyMs: number;
   guard: AuditGuardSummary | null;
+  bodies?: AuditBodies;
 }
 
 /**
@@ -106,7 +121,23 @@ export function toAuditRecord(input: AuditEventInput, now: Date = new Date()): A
     userAgent: text(input.userAgent, L.userAgent),
     latencyMs: latency(input.latencyMs),
     guard: guardSummary(input.guard),
+    ...storedBodies(input.bodies),
   };
+}
+
+/** The most characters of each stored body, whatever the caller passed. */
+export const MAX_STORED_BODY = 1024 * 1024;
+
+function storedBodies(value: unknown): { bodies?: AuditBodies } {
+  if (typeof value !== 'object' || value === null) return {};
+  const raw = value as { request?: unknown; response?: unknown; truncated?: unknown };
+  const request = text(raw.request, MAX_STORED_BODY);
+  const response = text(raw.response, MAX_STORED_BODY);
+  if (request === null && response === null) return {};
+  const cut =
+    (typeof raw.request === 'string' && raw.request.length > MAX_STORED_BODY) ||
+    (typeof raw.response === 'string' && raw.response.length > MAX_STORED_BODY);
+  return { bodies: { request, response, truncated: raw.truncated === true || cut } };
 }
 
 /** Cuts a string to `max` UTF-16 units without leaving half of a surrogate pair behind. */

@@ -1,6 +1,6 @@
 import type { PgMigration } from '../store/postgres.js';
 import type { Checkpoint } from './checkpoint.js';
-import type { AuditGuardSummary } from './event.js';
+import type { AuditBodies, AuditGuardSummary } from './event.js';
 import type { ChainedAuditEvent } from './trail.js';
 
 /**
@@ -64,6 +64,11 @@ export const PG_AUDIT_MIGRATIONS: PgMigration[] = [
       );
     `,
   },
+  {
+    // Request and answer bodies, stored only by opt-in and only after redaction.
+    version: 2,
+    up: 'ALTER TABLE audit_events ADD COLUMN bodies TEXT;',
+  },
 ];
 
 /** The event columns in insert order; `unnest` takes one array per column. */
@@ -93,6 +98,7 @@ export const PG_EVENT_COLUMNS = [
   ['guard', 'jsonb'],
   ['prev_hash', 'text'],
   ['hash', 'text'],
+  ['bodies', 'text'],
 ] as const;
 
 /** One `audit_events` row as pg returns it (int8 parsed to numbers by our pool). */
@@ -123,6 +129,7 @@ export interface PgAuditRow {
   guard: AuditGuardSummary | null;
   prev_hash: string;
   hash: string;
+  bodies: string | null;
 }
 
 /** Maps a row back to the event exactly as it was hashed, plus its chain. */
@@ -150,6 +157,7 @@ export function fromPgRow(row: PgAuditRow): ChainedAuditEvent {
     userAgent: row.user_agent,
     latencyMs: row.latency_ms,
     guard: row.guard,
+    ...(row.bodies ? { bodies: JSON.parse(row.bodies) as AuditBodies } : {}),
     seq: row.seq,
     prevHash: row.prev_hash,
     hash: row.hash,

@@ -73,6 +73,7 @@ function columnsOf(rows: Array<{ event: AuditEvent; seq: number; prev: string; h
       e.guard === null ? null : JSON.stringify(e.guard),
       prev,
       hash,
+      e.bodies ? JSON.stringify(e.bodies) : null,
     ];
     for (let i = 0; i < values.length; i++) columns[i]!.push(values[i]);
   }

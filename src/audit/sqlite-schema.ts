@@ -1,6 +1,6 @@
 import type { Migration } from '../store/sqlite.js';
 import { GENESIS_HASH } from './chain.js';
-import type { AuditEvent, AuditGuardSummary } from './event.js';
+import type { AuditBodies, AuditEvent, AuditGuardSummary } from './event.js';
 
 /**
  * The SQLite layout of the audit trail, shared by the writer thread and the readers. One row per
@@ -65,6 +65,11 @@ export const AUDIT_MIGRATIONS: Migration[] = [
       CREATE INDEX audit_events_key ON audit_events (key_id, time);
     `,
   },
+  {
+    // Request and answer bodies, stored only by opt-in and only after redaction.
+    version: 3,
+    up: 'ALTER TABLE audit_events ADD COLUMN bodies TEXT;',
+  },
 ];
 
 /** An event as stored: the event plus its place in the chain. */
@@ -102,6 +107,7 @@ export interface AuditRow {
   guard: string | null;
   prev_hash: string;
   hash: string;
+  bodies: string | null;
 }
 
 /**
@@ -112,8 +118,8 @@ export const INSERT_EVENT = `
   INSERT INTO audit_events (
     seq, id, time, request_id, action, method, path, key_id, key_name, environment, model,
     stream, prompt_tokens, completion_tokens, total_tokens, success, status, error_code,
-    upstream_status, client_ip, user_agent, latency_ms, guard, prev_hash, hash
-  ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    upstream_status, client_ip, user_agent, latency_ms, guard, prev_hash, hash, bodies
+  ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (id) DO NOTHING`;
 
 /** An event's row values for `INSERT_EVENT`; booleans become 0/1, SQLite has no boolean type. */
@@ -144,6 +150,7 @@ export function rowValues(event: AuditEvent, seq: number, prevHash: string, hash
     event.guard === null ? null : JSON.stringify(event.guard),
     prevHash,
     hash,
+    event.bodies ? JSON.stringify(event.bodies) : null,
   ];
 }
 
@@ -175,6 +182,7 @@ export function fromRow(row: AuditRow): StoredAuditEvent {
     userAgent: row.user_agent,
     latencyMs: row.latency_ms,
     guard: row.guard === null ? null : (JSON.parse(row.guard) as AuditGuardSummary),
+    ...(row.bodies ? { bodies: JSON.parse(row.bodies) as AuditBodies } : {}),
     seq: row.seq,
     prevHash: row.prev_hash,
     hash: row.hash,

@@ -279,6 +279,8 @@ const EVENT_COLUMNS = [
   'guard_findings',
   'prev_hash',
   'hash',
+  'request_body',
+  'response_body',
 ];
 
 function eventCells(e: ChainedAuditEvent): string[] {
@@ -311,6 +313,8 @@ function eventCells(e: ChainedAuditEvent): string[] {
     e.guard ? JSON.stringify(e.guard.findings) : '',
     e.prevHash,
     e.hash,
+    text(e.bodies?.request),
+    text(e.bodies?.response),
   ];
 }
 

@@ -274,6 +274,17 @@ export const auditSchema = z
      * enough to tell networks apart, not people) or `none`.
      */
     clientIp: z.enum(['full', 'truncated', 'none']).default('full'),
+    /**
+     * Request and answer bodies kept with each event: off by default. When on, only requests
+     * the content guard inspects get them, and only after redaction (every finding replaced,
+     * whatever the action); each body is cut at `maxBytes` of JSON text.
+     */
+    bodies: z
+      .strictObject({
+        store: z.boolean().default(false),
+        maxBytes: positiveInt.max(1024 * 1024, 'expected at most 1048576').default(64 * 1024),
+      })
+      .prefault({}),
     /** `store` is the key store's database; `jsonl` one JSON object per line, for a SIEM. */
     sinks: z
       .array(z.enum(['store', 'jsonl']))

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { AuditBodies } from '../audit/event.js';
 import type { Limiter, Reservation } from '../limits/index.js';
 import type { EffectivePolicy } from '../policy/policy.js';
 import type { GuardOutcome } from './guard.js';
@@ -30,6 +31,8 @@ export interface RequestContext {
   limitHeaders: Record<string, string> | null;
   /** The limits reservation to settle when the answer is over. */
   reservation: { limiter: Limiter; reservation: Reservation } | null;
+  /** The redacted bodies the audit event keeps, when the operator opted in. */
+  bodies: AuditBodies | null;
 }
 
 /** Starts the context of a request as it arrives. */
@@ -63,6 +66,7 @@ export function newContext(
     guard: null,
     limitHeaders: null,
     reservation: null,
+    bodies: null,
   };
 }
 

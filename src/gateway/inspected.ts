@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkRequest, reservedTokens } from '../core/request.js';
 import { GuardError } from '../errors.js';
 import { ENDPOINTS, type EndpointSpec } from '../mistral/endpoints.js';
+import { BodyRecorder } from './bodies.js';
 import { isJsonContentType, parseJsonBody, readBody } from './body.js';
 import { forward } from './forward.js';
 import {
@@ -49,6 +50,16 @@ export async function handleInspected(
   const payload = body;
   const profileGuard = deps.guards.get(ctx.environment!);
   const guard = profileGuard && guardForKey(profileGuard, policy.keyGuard);
+  // Bodies are kept only for requests the guard inspects, taken before it may refuse one, so a
+  // blocked request is on record too (redacted like any other).
+  const bodies =
+    guard && deps.config.audit.bodies.store
+      ? new BodyRecorder(deps.config.audit.bodies.maxBytes)
+      : null;
+  if (bodies) {
+    bodies.request(payload);
+    ctx.bodies = bodies.partial();
+  }
   if (guard) {
     ctx.guard = newOutcome();
     inspectRequest(guard, endpoint, payload, ctx.guard, deps.logger);
@@ -70,10 +81,24 @@ export async function handleInspected(
       guard?.inspectsOutput && ctx.guard ? new StreamGuard(guard, ctx.guard, deps.logger) : null;
     try {
       await relayEventStream(res, reply.raw, ctx, {
-        transform: streamGuard ? (data) => streamGuard.event(data) : undefined,
-        flush: streamGuard ? () => streamGuard.finish() : undefined,
+        transform:
+          streamGuard || bodies
+            ? (data) => {
+                const sent = streamGuard ? streamGuard.event(data) : data;
+                bodies?.event(sent);
+                return sent;
+              }
+            : undefined,
+        flush: streamGuard
+          ? () => {
+              const held = streamGuard.finish();
+              for (const data of held) bodies?.event(data);
+              return held;
+            }
+          : undefined,
         beforeDone: async () => {
           ctx.status = 200;
+          if (bodies) ctx.bodies = bodies.streamed();
           await record(ctx, deps);
         },
       });
@@ -93,5 +118,6 @@ export async function handleInspected(
     inspectAnswer(guard, answer.json, ctx.guard, deps.logger);
   }
   if (answer.status >= 400) redactErrorMessage(guard, answer.json);
+  if (bodies) ctx.bodies = bodies.response(answer.json);
   return finish(answer.status, answer.json, answer.headers);
 }

@@ -356,6 +356,7 @@ export function toAuditEvent(
     userAgent: ctx.userAgent === null ? null : safeText(ctx.userAgent),
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
     guard: auditSummary(ctx.guard),
+    ...(ctx.bodies ? { bodies: ctx.bodies } : {}),
   };
 }
 

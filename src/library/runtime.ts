@@ -119,6 +119,8 @@ export class GuardRuntime {
       guard: null,
       limitHeaders: null,
       reservation: null,
+      // Bodies are kept by the gateway's opt-in only; calls made in-process record none.
+      bodies: null,
     };
   }
 

@@ -79,6 +79,33 @@ for (const backend of BACKENDS) {
       assert.equal((await verifyTrail(trail)).ok, true);
     });
 
+    test('stored bodies read back, verify, and an edit to one breaks the chain', async (t) => {
+      const ctx = await backend.setup(t);
+      const audit = await auditOf(t, ctx.config);
+      const bodies = {
+        request: '{"messages":[{"content":"mail [REDACTED:email]","role":"user"}]}',
+        response: '{"choices":[]}',
+        truncated: false,
+      };
+      await audit.record(sampleEvent('req_plain'));
+      await audit.record(sampleEvent('req_bodies', { bodies }));
+      const trail = await trailOf(t, ctx.config);
+      const events = await trail.latest({}, 2);
+      const withBodies = events.find((e) => e.requestId === 'req_bodies');
+      const plain = events.find((e) => e.requestId === 'req_plain');
+      assert.deepEqual(withBodies?.bodies, bodies);
+      assert.equal(plain?.bodies, undefined, 'an event without bodies reads back without them');
+      assert.equal((await verifyTrail(trail)).ok, true);
+      await ctx.sql(
+        'audit',
+        "UPDATE audit_events SET bodies = REPLACE(bodies, '[REDACTED:email]', 'a@b.example') WHERE seq = ?",
+        [withBodies?.seq],
+      );
+      const report = await verifyTrail(await trailOf(t, ctx.config));
+      assert.equal(report.problems[0]?.kind, 'edited');
+      assert.equal(report.problems[0]?.seq, withBodies?.seq);
+    });
+
     test('1,000 concurrent records are stored once each, in one unbroken chain', async (t) => {
       const ctx = await backend.setup(t);
       const audit = await auditOf(t, ctx.config);

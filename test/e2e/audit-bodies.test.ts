@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { configSchema } from '../../src/config/schema.js';
+import { canaryUpstreamKey } from '../support/canary.js';
+import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
+import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
+
+// Bodies in the audit trail, by opt-in: a real gateway process with `audit.bodies.store` on,
+// the loopback upstream, the trail read back through the CLI. The profile only flags emails, so
+// the upstream gets them as they are, and the trail must still not hold one.
+const UPSTREAM_KEY = canaryUpstreamKey();
+const EMAIL = 'jane.doe@example.com';
+const OPENAI_LIKE = `sk-proj-${randomBytes(36).toString('base64url')}`;
+const MAX_BYTES = 4096;
+
+// biome-ignore lint/suspicious/noExplicitAny: audit events are read as loose JSON
+type Json = Record<string, any>;
+
+let mock: MockMistral;
+let gateway: Child;
+let dir: string;
+let dataDir: string;
+let key: string;
+
+async function cli(args: string[]) {
+  return runCli([...args, '--data-dir', dataDir], { cwd: dir });
+}
+
+async function chat(content: string, extra: Record<string, unknown> = {}) {
+  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'mistral-small-latest',
+      messages: [{ role: 'user', content }],
+      ...extra,
+    }),
+  });
+  const text = await res.text();
+  return { status: res.status, text, requestId: res.headers.get('x-request-id') ?? '' };
+}
+
+/** The audit event of a request as `audit tail --json` prints it, and that line's text. */
+async function eventOf(requestId: string): Promise<{ event: Json; line: string }> {
+  const tail = await cli(['audit', 'tail', '-n', '50', '--json']);
+  assert.equal(tail.code, 0, tail.stderr);
+  const line = tail.stdout.split('\n').find((l) => l.includes(`"requestId":"${requestId}"`));
+  assert.ok(line, `no audit event for ${requestId}`);
+  return { event: JSON.parse(line), line };
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mg-bodies-'));
+  dataDir = join(dir, 'data');
+  mock = await startMockMistral({ validKeys: [UPSTREAM_KEY] });
+  await writeFile(
+    join(dir, 'mistral-guard.yaml'),
+    [
+      `audit: { bodies: { store: true, maxBytes: ${MAX_BYTES} } }`,
+      'profiles:',
+      '  development:',
+      '    guard:',
+      '      input:',
+      '        detectors: { email: flag }',
+      '',
+    ].join('\n'),
+  );
+  const created = await cli(['keys', 'create', '--name', 'bodies', '--json']);
+  assert.equal(created.code, 0, created.stderr);
+  key = JSON.parse(created.stdout).key;
+  gateway = await startGatewayProcess({
+    dataDir,
+    upstreamUrl: mock.url,
+    cwd: dir,
+    env: { MISTRAL_API_KEY: UPSTREAM_KEY, MISTRAL_GUARD_ENV: 'development' },
+  });
+});
+
+after(async () => {
+  await gateway?.stop();
+  await mock?.close();
+});
+
+test('bodies are off unless configured', () => {
+  assert.equal(configSchema.parse({}).audit.bodies.store, false);
+  const tooBig = configSchema.safeParse({ audit: { bodies: { maxBytes: 2 * 1024 * 1024 } } });
+  assert.equal(tooBig.success, false);
+});
+
+test('a flagged email reaches the upstream but the stored bodies hold only its placeholder', async () => {
+  const before = mock.requests.length;
+  const res = await chat(`Write to ${EMAIL} [[reply:Sure, I will mail ${EMAIL} today.]]`);
+  assert.equal(res.status, 200, res.text);
+  const forwarded = JSON.stringify(mock.requests.slice(before).map((r) => r.body));
+  assert.ok(forwarded.includes(EMAIL), 'the email was only flagged, so it went upstream');
+
+  const { event, line } = await eventOf(res.requestId);
+  assert.ok(!line.includes(EMAIL), 'the trail holds the email');
+  const request = JSON.parse(event.bodies.request);
+  assert.match(request.messages[0].content, /^Write to \[REDACTED:EMAIL\]/);
+  const response = JSON.parse(event.bodies.response);
+  assert.equal(response.object, 'chat.completion');
+  assert.equal(event.bodies.truncated, false);
+});
+
+test('a streamed answer is kept as its events, redacted', async () => {
+  const res = await chat(`Hello [[reply:Reach me at ${EMAIL} anytime.]]`, { stream: true });
+  assert.equal(res.status, 200);
+  const { event, line } = await eventOf(res.requestId);
+  assert.ok(!line.includes(EMAIL));
+  const events = JSON.parse(event.bodies.response) as Json[];
+  assert.ok(events.length > 1, 'one entry per event');
+  const text = events.map((e) => e.choices?.[0]?.delta?.content ?? '').join('');
+  assert.match(text, /\[REDACTED:EMAIL\]/);
+});
+
+test('a blocked request is on record with its secret replaced', async () => {
+  const res = await chat(`Use this key: ${OPENAI_LIKE}`);
+  assert.ok(res.status >= 400 && res.status < 500, res.text);
+  const { event, line } = await eventOf(res.requestId);
+  assert.ok(!line.includes(OPENAI_LIKE), 'the trail holds the blocked key');
+  assert.match(event.bodies.request, /REDACTED/);
+  assert.equal(event.bodies.response, null);
+});
+
+test('a body past maxBytes is cut and marked so', async () => {
+  const res = await chat(`${'lorem ipsum '.repeat(1000)}[[reply:ok]]`);
+  assert.equal(res.status, 200);
+  const { event } = await eventOf(res.requestId);
+  assert.equal(event.bodies.truncated, true);
+  assert.ok(event.bodies.request.length <= MAX_BYTES);
+});
+
+test('the trail with bodies verifies', async () => {
+  const verified = await cli(['audit', 'verify']);
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+});
