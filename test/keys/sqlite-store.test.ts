@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { openSqliteKeyStore, type SqliteKeyStore } from '../../src/keys/sqlite-store.js';
 import { migrate, openSqlite, SQLITE_FILE } from '../../src/store/sqlite.js';
 
@@ -114,6 +115,7 @@ test('the change feed reports each commit, from this or another connection, once
 
   assert.equal(changed(), false);
   const { record } = await other.create({ name: 'elsewhere', environment: 'development' });
+  await nextTurn();
   assert.equal(changed(), true);
   assert.equal(changed(), false);
   await store.revoke(record.id);
@@ -130,6 +132,7 @@ test('commits to other tables of the shared file do not count as key changes', a
   t.after(() => raw.close());
   raw.exec('CREATE TABLE audit_like (n INTEGER)');
   raw.prepare('INSERT INTO audit_like (n) VALUES (1)').run();
+  await nextTurn();
   assert.equal(changed(), false);
 
   raw.prepare("UPDATE virtual_keys SET name = 'x'").run();
@@ -138,6 +141,24 @@ test('commits to other tables of the shared file do not count as key changes', a
       "INSERT INTO virtual_keys (id, name, hash, environment, created_at) VALUES ('key_0000000000000000', 'raw', 'h', 'development', '2026-01-01T00:00:00Z')",
     )
     .run();
+  await nextTurn();
+  assert.equal(changed(), true);
+});
+
+test('the file is read once per turn: a commit from elsewhere shows from the next turn', async (t) => {
+  const { store, dir } = tempStore(t);
+  const other = openSqliteKeyStore(dir);
+  t.after(() => other.close());
+  const changed = store.changes();
+  assert.equal(changed(), false);
+  await other.create({ name: 'elsewhere', environment: 'development' });
+  // Requests reach the gateway in a turn of their own, after the bytes they are made of
+  // arrived; a commit made later in the same turn belongs to the requests of the next one.
+  assert.equal(changed(), false);
+  await nextTurn();
+  assert.equal(changed(), true);
+  // Writes through the store itself are seen at once, turn or not.
+  await store.create({ name: 'here', environment: 'development' });
   assert.equal(changed(), true);
 });
 
