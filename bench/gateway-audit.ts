@@ -2,14 +2,19 @@
 // one run, with audit off, into SQLite, and into PostgreSQL (127.0.0.1:5432, database `test`, a
 // schema of its own dropped at the end). Target: either store keeps at least 90% of audit off.
 //
-//   node --import tsx bench/gateway-audit.ts   (BENCH_SECONDS, BENCH_CONNECTIONS,
+//   node --import tsx bench/gateway-audit.ts   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS,
 //                                              BENCH_DATABASE_URL to change the load or server)
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { loadVariants, report, startBaselines, startGatewayVariant } from './harness.js';
+import {
+  loadSettings,
+  measure,
+  report,
+  startBaselines,
+  startGatewayVariant,
+  variantTargets,
+} from './harness.js';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const schema = `mg_bench_${randomBytes(4).toString('hex')}`;
 
@@ -29,8 +34,8 @@ try {
       yaml: `store: { databaseUrl: '${databaseUrl}', schema: ${schema} }\n${profile}`,
     }),
   };
-  const rows = await loadVariants(variants, { connections, durationSec: seconds });
-  await report('audit in the gateway, 2 KB chat', rows, [
+  const measured = await measure(variantTargets(variants), loadSettings());
+  await report('audit in the gateway, 2 KB chat', measured, [
     ['sqlite / off', 'audit to sqlite', 'audit off'],
     ['postgres / off', 'audit to postgres', 'audit off'],
   ]);

@@ -2,21 +2,18 @@
 // in one run, with limits off, counted in memory, and counted in Redis (127.0.0.1:6379).
 // Target: Redis mode reaches at least 80% of memory mode.
 //
-//   npm run bench:limits     (BENCH_SECONDS, BENCH_CONNECTIONS to change the load)
+//   npm run bench:limits     (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS to change the load)
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import {
-  chatBody,
-  type Figures,
-  load,
-  loadVariants,
+  loadSettings,
+  measure,
   report,
   startBaselines,
   startGatewayVariant,
+  variantTargets,
 } from './harness.js';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `mg-bench-${randomBytes(4).toString('hex')}:`;
 
@@ -37,20 +34,14 @@ try {
       env: { MISTRAL_GUARD_REDIS_URL: redisUrl },
     }),
   };
-  const body = chatBody();
-  const rows: Figures[] = [];
-  rows.push(
-    await load('passthrough', {
-      path: '/v1/chat/completions',
-      body,
-      connections,
-      durationSec: seconds,
-      url: baselines.passthrough.url,
-      key: baselines.upstreamKey,
-    }),
+  const measured = await measure(
+    [
+      { name: 'passthrough', url: baselines.passthrough.url, key: baselines.upstreamKey },
+      ...variantTargets(variants),
+    ],
+    loadSettings(),
   );
-  rows.push(...(await loadVariants(variants, { connections, durationSec: seconds, body })));
-  await report('limits in the gateway, 2 KB chat', rows, [
+  await report('limits in the gateway, 2 KB chat', measured, [
     ['redis / memory', 'limits in redis', 'limits in memory'],
     ['memory / off', 'limits in memory', 'limits off'],
     ['off / passthrough', 'limits off', 'passthrough'],

@@ -3,18 +3,10 @@
 // gateway, with its content guard on (the default) and off. Targets: (c) reaches at least 60% of
 // (b); the guard costs at most 15% of the gateway's throughput.
 //
-//   npm run bench            (BENCH_SECONDS, BENCH_CONNECTIONS to change the load)
-import {
-  chatBody,
-  type Figures,
-  load,
-  report,
-  startBaselines,
-  startGatewayVariant,
-} from './harness.js';
+//   npm run bench            (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS to change the load)
+import { loadSettings, measure, report, startBaselines, startGatewayVariant } from './harness.js';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const settings = loadSettings();
 
 const baselines = await startBaselines();
 try {
@@ -27,37 +19,21 @@ try {
   const unguarded = await startGatewayVariant(baselines, {
     yaml: `profiles:\n  development:\n${limits}    guard:\n      enabled: false\n`,
   });
-  const body = chatBody();
-  const path = '/v1/chat/completions';
-  const common = { path, body, connections, durationSec: seconds };
-  const rows: Figures[] = [];
-  rows.push(
-    await load('direct', { ...common, url: baselines.upstream.url, key: baselines.upstreamKey }),
+  const measured = await measure(
+    [
+      { name: 'direct', url: baselines.upstream.url, key: baselines.upstreamKey },
+      { name: 'passthrough', url: baselines.passthrough.url, key: baselines.upstreamKey },
+      { name: 'gateway', url: gateway.child.url, key: gateway.key, pid: gateway.child.proc.pid },
+      {
+        name: 'gateway, guard off',
+        url: unguarded.child.url,
+        key: unguarded.key,
+        pid: unguarded.child.proc.pid,
+      },
+    ],
+    settings,
   );
-  rows.push(
-    await load('passthrough', {
-      ...common,
-      url: baselines.passthrough.url,
-      key: baselines.upstreamKey,
-    }),
-  );
-  rows.push(
-    await load('gateway', {
-      ...common,
-      url: gateway.child.url,
-      key: gateway.key,
-      pid: gateway.child.proc.pid,
-    }),
-  );
-  rows.push(
-    await load('gateway, guard off', {
-      ...common,
-      url: unguarded.child.url,
-      key: unguarded.key,
-      pid: unguarded.child.proc.pid,
-    }),
-  );
-  await report('gateway overhead, 2 KB chat', rows, [
+  await report('gateway overhead, 2 KB chat', measured, [
     ['gateway / passthrough', 'gateway', 'passthrough'],
     ['guard on / guard off', 'gateway', 'gateway, guard off'],
     ['passthrough / direct', 'passthrough', 'direct'],

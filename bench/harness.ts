@@ -50,9 +50,11 @@ export interface LoadOptions {
   durationSec: number;
   /** The process serving `url`, to charge its CPU time to the figures. */
   pid?: number | undefined;
+  /** Seconds of unmeasured load first; default 2. */
+  warmupSec?: number;
 }
 
-/** Loads one target: a short warm-up, then the measured run. */
+/** Loads one target: a warm-up (2 s unless told), then the measured run. */
 export async function load(name: string, o: LoadOptions): Promise<Figures> {
   const request = {
     url: o.url + o.path,
@@ -61,7 +63,8 @@ export async function load(name: string, o: LoadOptions): Promise<Figures> {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${o.key}` },
     connections: o.connections,
   };
-  await autocannon({ ...request, duration: 2 });
+  const warmup = o.warmupSec ?? 2;
+  if (warmup > 0) await autocannon({ ...request, duration: warmup });
   const cpuBefore = cpuMs(o.pid);
   const r = await autocannon({ ...request, duration: o.durationSec });
   const cpuAfter = cpuMs(o.pid);
@@ -155,62 +158,137 @@ export async function startGatewayVariant(
   return { child, key };
 }
 
-/**
- * Loads each started gateway in turn with the same 2 KB chat, one row per variant, named by
- * its key in `variants`.
- */
-export async function loadVariants(
-  variants: Record<string, { child: Child; key: string }>,
-  options: { connections: number; durationSec: number; body?: string },
-): Promise<Figures[]> {
-  const rows: Figures[] = [];
-  for (const [name, variant] of Object.entries(variants)) {
-    rows.push(
-      await load(name, {
-        path: '/v1/chat/completions',
-        body: options.body ?? chatBody(),
-        connections: options.connections,
-        durationSec: options.durationSec,
-        url: variant.child.url,
-        key: variant.key,
-        pid: variant.child.proc.pid,
-      }),
-    );
-  }
-  return rows;
+/** One server to load: where it listens, the key it takes, and its process for CPU figures. */
+export interface Target {
+  name: string;
+  url: string;
+  key: string;
+  pid?: number | undefined;
 }
 
-/** Prints a table and the ratios, and keeps the figures under bench/results/. */
+/** The targets of a gateway variant map (name -> started variant). */
+export function variantTargets(variants: Record<string, { child: Child; key: string }>): Target[] {
+  return Object.entries(variants).map(([name, v]) => ({
+    name,
+    url: v.child.url,
+    key: v.key,
+    pid: v.child.proc.pid,
+  }));
+}
+
+/** Figures of every target in every round, in the order they were taken. */
+export interface Measured {
+  rounds: Figures[][];
+}
+
+/**
+ * Loads the targets in turn, round after round, with the same 2 KB chat. On a shared or virtual
+ * machine the speed of everything drifts by tens of percent within a minute; interleaving short
+ * runs and comparing targets within each round (paired ratios) keeps that drift out of the
+ * comparison. The first round is preceded by a longer warm-up of each target.
+ */
+export async function measure(
+  targets: Target[],
+  options: { connections: number; durationSec: number; rounds: number; body?: string },
+): Promise<Measured> {
+  const body = options.body ?? chatBody();
+  const common = { path: '/v1/chat/completions', body, connections: options.connections };
+  for (const t of targets) await load(t.name, { ...common, ...t, durationSec: 3, warmupSec: 2 });
+  const rounds: Figures[][] = [];
+  for (let i = 0; i < options.rounds; i++) {
+    const round: Figures[] = [];
+    for (const t of targets) {
+      round.push(
+        await load(t.name, { ...common, ...t, durationSec: options.durationSec, warmupSec: 0 }),
+      );
+    }
+    rounds.push(round);
+  }
+  return { rounds };
+}
+
+/** The usual load settings of a benchmark, from BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS. */
+export function loadSettings() {
+  return {
+    durationSec: Number(process.env.BENCH_SECONDS ?? 4),
+    rounds: Number(process.env.BENCH_ROUNDS ?? 5),
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 32),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Prints, per target, the median of each figure over the rounds and the range of its
+ * throughput; per ratio, the median of the ratios taken within each round and their range.
+ * Keeps everything, rounds included, under bench/results/.
+ */
 export async function report(
   title: string,
-  rows: Figures[],
+  measured: Measured,
   ratios: Array<[string, string, string]>,
 ) {
   const out = process.stdout;
-  out.write(`\n${title}\n`);
+  const names = measured.rounds[0]?.map((f) => f.name) ?? [];
+  const of = (name: string) => measured.rounds.map((round) => round.find((f) => f.name === name)!);
+  out.write(`\n${title} (${measured.rounds.length} rounds, medians)\n`);
   out.write(
-    `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'non2xx'.padStart(8)}${'cpu us/req'.padStart(12)}\n`,
+    `${'target'.padEnd(24)}${'req/s'.padStart(8)}${'range'.padStart(14)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'errors'.padStart(8)}${'non2xx'.padStart(8)}${'cpu us/req'.padStart(12)}\n`,
   );
+  const rows = names.map((name) => {
+    const figures = of(name);
+    const rps = figures.map((f) => f.requestsPerSec);
+    const cpu = figures.map((f) => f.cpuUsPerRequest).filter((c): c is number => c !== null);
+    const statuses: Record<string, number> = {};
+    for (const f of figures) {
+      for (const [code, n] of Object.entries(f.statuses))
+        statuses[code] = (statuses[code] ?? 0) + n;
+    }
+    return {
+      name,
+      requestsPerSec: Math.round(median(rps)),
+      range: [Math.min(...rps), Math.max(...rps)],
+      p50Ms: median(figures.map((f) => f.p50Ms)),
+      p99Ms: median(figures.map((f) => f.p99Ms)),
+      errors: figures.reduce((a, f) => a + f.errors, 0),
+      non2xx: figures.reduce((a, f) => a + f.non2xx, 0),
+      cpuUsPerRequest: cpu.length ? Math.round(median(cpu)) : null,
+      statuses,
+    };
+  });
   for (const r of rows) {
     out.write(
-      `${r.name.padEnd(28)}${String(r.requestsPerSec).padStart(10)}${String(r.p50Ms).padStart(10)}${String(r.p99Ms).padStart(10)}${String(r.errors).padStart(8)}${String(r.non2xx).padStart(8)}${String(r.cpuUsPerRequest ?? '-').padStart(12)}\n`,
+      `${r.name.padEnd(24)}${String(r.requestsPerSec).padStart(8)}${`${r.range[0]}-${r.range[1]}`.padStart(14)}${String(r.p50Ms).padStart(8)}${String(r.p99Ms).padStart(8)}${String(r.errors).padStart(8)}${String(r.non2xx).padStart(8)}${String(r.cpuUsPerRequest ?? '-').padStart(12)}\n`,
     );
     if (r.non2xx > 0) out.write(`  statuses: ${JSON.stringify(r.statuses)}\n`);
   }
-  const byName = new Map(rows.map((r) => [r.name, r]));
-  const computed: Record<string, number> = {};
+  const computed: Record<string, { median: number; min: number; max: number }> = {};
   for (const [label, a, b] of ratios) {
-    const ra = byName.get(a);
-    const rb = byName.get(b);
-    if (!ra || !rb || rb.requestsPerSec === 0) continue;
-    const value = Math.round((ra.requestsPerSec / rb.requestsPerSec) * 1000) / 1000;
-    computed[label] = value;
-    out.write(`${label}: ${value}\n`);
+    const paired = measured.rounds
+      .map((round) => {
+        const ra = round.find((f) => f.name === a);
+        const rb = round.find((f) => f.name === b);
+        return ra && rb && rb.requestsPerSec > 0 ? ra.requestsPerSec / rb.requestsPerSec : null;
+      })
+      .filter((v): v is number => v !== null);
+    if (paired.length === 0) continue;
+    const round3 = (v: number) => Math.round(v * 1000) / 1000;
+    computed[label] = {
+      median: round3(median(paired)),
+      min: round3(Math.min(...paired)),
+      max: round3(Math.max(...paired)),
+    };
+    const c = computed[label];
+    out.write(`${label}: ${c.median} (rounds ${c.min}-${c.max})\n`);
   }
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `${title.replace(/\W+/g, '-').toLowerCase()}.json`);
   await writeFile(
     file,
-    `${JSON.stringify({ title, at: new Date().toISOString(), rows, ratios: computed }, null, 2)}\n`,
+    `${JSON.stringify({ title, at: new Date().toISOString(), rows, ratios: computed, rounds: measured.rounds }, null, 2)}\n`,
   );
 }

@@ -20,6 +20,10 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly #requests: Counter<'action' | 'status'>;
   readonly #latency: Histogram<'action'>;
+  readonly #series = new Map<
+    string,
+    { requests: { inc(): void }; latency: { observe(value: number): void } }
+  >();
 
   constructor(sources: MetricSources = {}) {
     this.#requests = new Counter({
@@ -101,8 +105,19 @@ export class GatewayMetrics {
 
   /** Counts one answered request. */
   observe(action: string, status: number, seconds: number): void {
-    this.#requests.inc({ action, status: String(status) });
-    this.#latency.observe({ action }, seconds);
+    // Actions and statuses are few, so the labelled series are looked up once and kept: finding
+    // one from its labels (hashing them) costs more than counting.
+    const name = `${action} ${status}`;
+    let series = this.#series.get(name);
+    if (!series) {
+      series = {
+        requests: this.#requests.labels(action, String(status)),
+        latency: this.#latency.labels(action),
+      };
+      this.#series.set(name, series);
+    }
+    series.requests.inc();
+    series.latency.observe(seconds);
   }
 
   /** The metrics in Prometheus' text format. */
