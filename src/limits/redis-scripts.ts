@@ -12,46 +12,62 @@
  */
 
 /**
- * Checks every limit of a key and, only if all pass, counts the request and takes a slot.
- * KEYS: usage hash, lease sorted set. ARGV: now, minute, elapsed, windowMs, day, month, tokens,
- * rpm, tpm, concurrency, daily, monthly (0 = none), lease id, lease expiry, usage ttl, lease ttl.
- * Returns: refused bits, requests prev/curr, tokens prev/curr, tokens day, month, in flight.
+ * Checks every limit of a key for one or more reservations, in order, and counts each one that
+ * passes (its request, its tokens and a concurrency slot) before the next is checked: the
+ * decisions are those of the reservations made one after the other.
+ * KEYS: usage hash, lease sorted set. ARGV: windowMs, rpm, tpm, concurrency, daily, monthly
+ * (0 = none), usage ttl, lease ttl; then per reservation: now, minute, elapsed, day, month,
+ * tokens, lease id, lease expiry.
+ * Returns, per reservation: refused bits, requests prev/curr, tokens prev/curr, tokens day,
+ * month, in flight.
  */
 export const RESERVE_LUA = `
-local now, minute = tonumber(ARGV[1]), tonumber(ARGV[2])
-local el, W = tonumber(ARGV[3]), tonumber(ARGV[4])
-local day, month, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local rpm, tpm, conc = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local dl, ml = tonumber(ARGV[11]), tonumber(ARGV[12])
+local W = tonumber(ARGV[1])
+local rpm, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local dl, ml = tonumber(ARGV[5]), tonumber(ARGV[6])
 local h = redis.call('HMGET', KEYS[1], 'w', 'rp', 'rc', 'tp', 'tc', 'd', 'dv', 'm', 'mv')
-local w = tonumber(h[1]) or minute
+local w = tonumber(h[1])
 local rp, rc = tonumber(h[2]) or 0, tonumber(h[3]) or 0
 local tp, tc = tonumber(h[4]) or 0, tonumber(h[5]) or 0
-local dv, mv = tonumber(h[7]) or 0, tonumber(h[9]) or 0
-if w < minute then
-  if w == minute - 1 then rp, tp = rc, tc else rp, tp = 0, 0 end
-  rc, tc, w = 0, 0, minute
-end
-if tonumber(h[6]) ~= day then dv = 0 end
-if tonumber(h[8]) ~= month then mv = 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local d, dv = tonumber(h[6]), tonumber(h[7]) or 0
+local m, mv = tonumber(h[8]), tonumber(h[9]) or 0
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
 local inflight = redis.call('ZCARD', KEYS[2])
-local keep = (W - el) / W
-local refused = 0
-if conc > 0 and inflight + 1 > conc then refused = refused + 1 end
-if rpm > 0 and rp * keep + rc + 1 > rpm then refused = refused + 2 end
-if tpm > 0 and tp * keep + tc + cost > tpm then refused = refused + 4 end
-if dl > 0 and dv + cost > dl then refused = refused + 8 end
-if ml > 0 and mv + cost > ml then refused = refused + 16 end
-if refused == 0 then
-  rc, tc, dv, mv, inflight = rc + 1, tc + cost, dv + cost, mv + cost, inflight + 1
-  redis.call('HSET', KEYS[1], 'w', w, 'rp', rp, 'rc', rc, 'tp', tp, 'tc', tc,
-    'd', day, 'dv', dv, 'm', month, 'mv', mv)
-  redis.call('PEXPIRE', KEYS[1], ARGV[15])
-  redis.call('ZADD', KEYS[2], ARGV[14], ARGV[13])
-  redis.call('PEXPIRE', KEYS[2], ARGV[16])
+local out, leases = {}, {}
+for i = 9, #ARGV, 8 do
+  local minute, el = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local day, month, cost = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  if w == nil then w = minute end
+  if w < minute then
+    if w == minute - 1 then rp, tp = rc, tc else rp, tp = 0, 0 end
+    rc, tc, w = 0, 0, minute
+  end
+  if d ~= day then d, dv = day, 0 end
+  if m ~= month then m, mv = month, 0 end
+  local keep = (W - el) / W
+  local refused = 0
+  if conc > 0 and inflight + 1 > conc then refused = refused + 1 end
+  if rpm > 0 and rp * keep + rc + 1 > rpm then refused = refused + 2 end
+  if tpm > 0 and tp * keep + tc + cost > tpm then refused = refused + 4 end
+  if dl > 0 and dv + cost > dl then refused = refused + 8 end
+  if ml > 0 and mv + cost > ml then refused = refused + 16 end
+  if refused == 0 then
+    rc, tc, dv, mv, inflight = rc + 1, tc + cost, dv + cost, mv + cost, inflight + 1
+    leases[#leases + 1] = ARGV[i + 7]
+    leases[#leases + 1] = ARGV[i + 6]
+  end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = refused, rp, rc, tp
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = tc, dv, mv, inflight
 end
-return {refused, rp, rc, tp, tc, dv, mv, inflight}
+if #leases > 0 then
+  redis.call('HSET', KEYS[1], 'w', w, 'rp', rp, 'rc', rc, 'tp', tp, 'tc', tc,
+    'd', d, 'dv', dv, 'm', m, 'mv', mv)
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('ZADD', KEYS[2], unpack(leases))
+  redis.call('PEXPIRE', KEYS[2], ARGV[8])
+end
+return out
 `;
 
 /**

@@ -36,8 +36,14 @@ const USAGE_TTL_MS = 35 * 86_400_000;
 /** Per-IP buckets are read over two windows at most. */
 const BUCKET_TTL_MS = 3 * MINUTE_MS;
 
-/** The most settlements sent in one script call (Lua's `unpack` has a stack limit). */
-const MAX_SETTLE_BATCH = 500;
+/** The most reservations or settlements in one script call (Lua's `unpack` has a stack limit). */
+const MAX_BATCH = 500;
+
+interface PendingReservation {
+  request: ReserveRequest;
+  resolve: (counters: KeyCounters) => void;
+  reject: (error: unknown) => void;
+}
 
 interface PendingSettlement {
   request: SettleRequest;
@@ -80,8 +86,8 @@ function clientOptions(timeoutMs: number): RedisOptions {
 
 /**
  * Limit state in Redis, shared by every replica that uses the same `prefix`. One round trip per
- * reservation or per-IP check, and one per key for the settlements of a turn of the event loop,
- * each an atomic script. Keys of one virtual key share
+ * per-IP check, and one per key for the reservations, and for the settlements, of a turn of the
+ * event loop, each an atomic script. Keys of one virtual key share
  * a hash tag, so the scripts also run on Redis Cluster.
  *
  * @example
@@ -98,6 +104,9 @@ export class RedisLimitStore implements LimitStore {
   /** Settlements waiting for the end of this turn, by key. */
   #settling = new Map<string, PendingSettlement[]>();
   #settleScheduled = false;
+  /** Reservations waiting for the end of this turn, by key and limits. */
+  #reserving = new Map<string, PendingReservation[]>();
+  #reserveScheduled = false;
   /** The last error met, for diagnostics; never sent to a caller. */
   lastError: unknown;
 
@@ -132,32 +141,75 @@ export class RedisLimitStore implements LimitStore {
     });
   }
 
-  async reserve(request: ReserveRequest): Promise<KeyCounters> {
-    const { at, limits } = request;
-    const base = `${this.#prefix}{${request.keyId}}`;
-    const reply = await this.#run(() =>
-      this.#client.mgReserve(
-        `${base}:u`,
-        `${base}:c`,
+  /**
+   * Reservations made in the same turn of the event loop for the same key and limits are
+   * checked in one script call, in the order they were made: a busy key's concurrent requests
+   * cost Redis one script run per turn instead of one each.
+   */
+  reserve(request: ReserveRequest): Promise<KeyCounters> {
+    const { limits } = request;
+    const group = `${request.keyId}\n${limits.rpm} ${limits.tpm} ${limits.concurrency} ${limits.dailyTokens} ${limits.monthlyTokens}`;
+    return new Promise((resolve, reject) => {
+      let pending = this.#reserving.get(group);
+      if (!pending) {
+        pending = [];
+        this.#reserving.set(group, pending);
+      }
+      pending.push({ request, resolve, reject });
+      if (!this.#reserveScheduled) {
+        this.#reserveScheduled = true;
+        setImmediate(() => this.#flushReservations());
+      }
+    });
+  }
+
+  #flushReservations(): void {
+    this.#reserveScheduled = false;
+    const groups = this.#reserving;
+    this.#reserving = new Map();
+    for (const group of groups.values()) {
+      for (let start = 0; start < group.length; start += MAX_BATCH) {
+        void this.#reserveBatch(group.slice(start, start + MAX_BATCH));
+      }
+    }
+  }
+
+  async #reserveBatch(batch: PendingReservation[]): Promise<void> {
+    const { keyId, limits } = batch[0]!.request;
+    const base = `${this.#prefix}{${keyId}}`;
+    const args: (string | number)[] = [
+      `${base}:u`,
+      `${base}:c`,
+      MINUTE_MS,
+      limits.rpm,
+      limits.tpm,
+      limits.concurrency,
+      limits.dailyTokens,
+      limits.monthlyTokens,
+      USAGE_TTL_MS,
+      this.#leaseMs,
+    ];
+    for (const { request } of batch) {
+      const { at } = request;
+      args.push(
         at.now,
         at.minute,
         at.elapsed,
-        MINUTE_MS,
         at.day,
         at.month,
         request.tokens,
-        limits.rpm,
-        limits.tpm,
-        limits.concurrency,
-        limits.dailyTokens,
-        limits.monthlyTokens,
         request.leaseId,
         at.now + this.#leaseMs,
-        USAGE_TTL_MS,
-        this.#leaseMs,
-      ),
-    );
-    return toCounters(reply);
+      );
+    }
+    let reply: number[];
+    try {
+      reply = await this.#run(() => this.#client.mgReserve(...args));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    batch.forEach((entry, i) => entry.resolve(toCounters(reply.slice(i * 8, i * 8 + 8))));
   }
 
   /**
@@ -184,8 +236,8 @@ export class RedisLimitStore implements LimitStore {
     const groups = this.#settling;
     this.#settling = new Map();
     for (const [keyId, group] of groups) {
-      for (let start = 0; start < group.length; start += MAX_SETTLE_BATCH) {
-        void this.#settleBatch(keyId, group.slice(start, start + MAX_SETTLE_BATCH));
+      for (let start = 0; start < group.length; start += MAX_BATCH) {
+        void this.#settleBatch(keyId, group.slice(start, start + MAX_BATCH));
       }
     }
   }

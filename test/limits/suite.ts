@@ -160,6 +160,28 @@ export function limiterSuite(backend: string, open: OpenStore, skip: string | fa
       await limiter.close();
     });
 
+    test('reservations made together are decided one after the other, each in its own minute', async () => {
+      const { clock, limiter } = await setUp(open);
+      const k = key({ rpm: 2, dailyTokens: 250 });
+      clock.advance(59_000);
+      // Started in the same turn, without awaiting: a store may check them together.
+      const first = limiter.reserve(k, 100);
+      const second = limiter.reserve(k, 100);
+      clock.advance(1_000);
+      const third = limiter.reserve(k, 100);
+      const results = await Promise.all([first, second, third]);
+      allowed(results[0]!);
+      allowed(results[1]!);
+      // In the next minute the two requests still weigh fully (the window has barely slid) and
+      // the day's budget holds 50 tokens: the third is refused on both counts, and the budget,
+      // which holds longer, is the one reported.
+      const no = refused(results[2]!);
+      assert.equal(no.code, 'budget_exhausted');
+      assert.equal((await limiter.usage(k)).tokensDay, 200);
+      assert.equal((await limiter.usage(k)).inFlight, 2);
+      await limiter.close();
+    });
+
     test('a concurrency slot is released on settle and on abort, once', async () => {
       const { limiter } = await setUp(open);
       const k = key({ concurrency: 2 });
