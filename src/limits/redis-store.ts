@@ -209,7 +209,9 @@ export class RedisLimitStore implements LimitStore {
       for (const entry of batch) entry.reject(error);
       return;
     }
-    batch.forEach((entry, i) => entry.resolve(toCounters(reply.slice(i * 8, i * 8 + 8))));
+    for (let i = 0; i < batch.length; i++) {
+      batch[i]!.resolve(toCounters(reply.slice(i * 8, i * 8 + 8)));
+    }
   }
 
   /**
