@@ -140,11 +140,16 @@ function storedBodies(value: unknown): { bodies?: AuditBodies } {
   return { bodies: { request, response, truncated: raw.truncated === true || cut } };
 }
 
-/** Cuts a string to `max` UTF-16 units without leaving half of a surrogate pair behind. */
+/**
+ * Cuts a string to `max` UTF-16 units without leaving half of a surrogate pair behind. NUL
+ * becomes U+FFFD: PostgreSQL text cannot hold it, and one such value (a model name a client
+ * made up) would otherwise fail every batch it travels in.
+ */
 function text(value: unknown, max: number): string | null {
   if (typeof value !== 'string') return null;
-  if (value.length <= max) return value;
-  const cut = value.slice(0, max);
+  const clean = value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+  if (clean.length <= max) return clean;
+  const cut = clean.slice(0, max);
   const last = cut.charCodeAt(cut.length - 1);
   return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }

@@ -106,6 +106,24 @@ for (const backend of BACKENDS) {
       assert.equal(report.problems[0]?.seq, withBodies?.seq);
     });
 
+    test('a NUL in a client-chosen text is stored as U+FFFD, not lost with its batch', async (t) => {
+      const ctx = await backend.setup(t);
+      const audit = await auditOf(t, ctx.config);
+      await Promise.all([
+        audit.record(
+          sampleEvent('req_nul', { model: 'mistral\u0000small', userAgent: 'ua\u0000' }),
+        ),
+        audit.record(sampleEvent('req_next')),
+      ]);
+      const trail = await trailOf(t, ctx.config);
+      const events = await trail.latest({}, 5);
+      const nul = events.find((e) => e.requestId === 'req_nul');
+      assert.equal(nul?.model, 'mistral\uFFFDsmall');
+      assert.equal(nul?.userAgent, 'ua\uFFFD');
+      assert.ok(events.some((e) => e.requestId === 'req_next'));
+      assert.equal((await verifyTrail(trail)).ok, true);
+    });
+
     test('1,000 concurrent records are stored once each, in one unbroken chain', async (t) => {
       const ctx = await backend.setup(t);
       const audit = await auditOf(t, ctx.config);
