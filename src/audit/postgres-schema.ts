@@ -71,7 +71,7 @@ export const PG_AUDIT_MIGRATIONS: PgMigration[] = [
   },
 ];
 
-/** The event columns in insert order; `unnest` takes one array per column. */
+/** The event columns and their types, in insert order. */
 export const PG_EVENT_COLUMNS = [
   ['seq', 'bigint'],
   ['id', 'text'],

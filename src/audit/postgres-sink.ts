@@ -27,57 +27,53 @@ export interface PostgresAuditWriterOptions {
   writeTimeoutMs?: number;
 }
 
-const COLUMN_COUNT = PG_EVENT_COLUMNS.length;
-
 const NAMES = PG_EVENT_COLUMNS.map(([name]) => name).join(', ');
-const ARRAYS = PG_EVENT_COLUMNS.map(([, type], i) => `$${i + 2}::${type}[]`).join(', ');
+const FIELDS = PG_EVENT_COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ');
 
-// One statement per batch, whatever its size: each column travels as one array, and the head
-// moves in the same statement (a data-modifying CTE always runs), so a batch is one round trip.
+// One statement per batch, whatever its size: the rows travel as one JSON array, which the
+// server parses in one pass (an array per column costs a parse per column on both sides), and
+// the head moves in the same statement (a data-modifying CTE always runs): one round trip.
 const INSERT_BATCH = `
   WITH inserted AS (
     INSERT INTO audit_events (chain_id, ${NAMES})
-    SELECT $1, * FROM unnest(${ARRAYS})
+    SELECT $1, ${NAMES} FROM json_to_recordset($2::json) AS r(${FIELDS})
     RETURNING 1
   )
-  UPDATE audit_chains SET head_seq = $${COLUMN_COUNT + 2}, head_hash = $${COLUMN_COUNT + 3},
-    updated_at = now()
+  UPDATE audit_chains SET head_seq = $3, head_hash = $4, updated_at = now()
   WHERE chain_id = $1`;
 
-function columnsOf(rows: Array<{ event: AuditEvent; seq: number; prev: string; hash: string }>) {
-  const columns: unknown[][] = PG_EVENT_COLUMNS.map(() => []);
-  for (const { event: e, seq, prev, hash } of rows) {
-    const values = [
+/** The rows of a batch as the JSON `INSERT_BATCH` reads, keyed by column. */
+function rowsJson(rows: Array<{ event: AuditEvent; seq: number; prev: string; hash: string }>) {
+  return JSON.stringify(
+    rows.map(({ event: e, seq, prev, hash }) => ({
       seq,
-      e.id,
-      e.time,
-      e.requestId,
-      e.action,
-      e.method,
-      e.path,
-      e.keyId,
-      e.keyName,
-      e.environment,
-      e.model,
-      e.stream,
-      e.promptTokens,
-      e.completionTokens,
-      e.totalTokens,
-      e.success,
-      e.status,
-      e.errorCode,
-      e.upstreamStatus,
-      e.clientIp,
-      e.userAgent,
-      e.latencyMs,
-      e.guard === null ? null : JSON.stringify(e.guard),
-      prev,
+      id: e.id,
+      time: e.time,
+      request_id: e.requestId,
+      action: e.action,
+      method: e.method,
+      path: e.path,
+      key_id: e.keyId,
+      key_name: e.keyName,
+      environment: e.environment,
+      model: e.model,
+      stream: e.stream,
+      prompt_tokens: e.promptTokens,
+      completion_tokens: e.completionTokens,
+      total_tokens: e.totalTokens,
+      success: e.success,
+      status: e.status,
+      error_code: e.errorCode,
+      upstream_status: e.upstreamStatus,
+      client_ip: e.clientIp,
+      user_agent: e.userAgent,
+      latency_ms: e.latencyMs,
+      guard: e.guard,
+      prev_hash: prev,
       hash,
-      e.bodies ? JSON.stringify(e.bodies) : null,
-    ];
-    for (let i = 0; i < values.length; i++) columns[i]!.push(values[i]);
-  }
-  return columns;
+      bodies: e.bodies ? JSON.stringify(e.bodies) : null,
+    })),
+  );
 }
 
 /**
@@ -177,7 +173,12 @@ export class PostgresAuditWriter implements EventWriter {
         hash = chainHash(prev, seq, event);
         return { event, seq, prev, hash };
       });
-      await client.query(INSERT_BATCH, [this.chainId, ...columnsOf(rows), seq, hash]);
+      // Named, so each connection parses and plans the statement once, not once per batch.
+      await client.query({
+        name: 'mg_audit_insert_batch',
+        text: INSERT_BATCH,
+        values: [this.chainId, rowsJson(rows), seq, hash],
+      });
       this.#head = { seq, hash };
     } catch (error) {
       this.#head = null;
