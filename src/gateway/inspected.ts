@@ -54,7 +54,7 @@ export async function handleInspected(
   // blocked request is on record too (redacted like any other).
   const bodies =
     guard && deps.config.audit.bodies.store
-      ? new BodyRecorder(deps.config.audit.bodies.maxBytes)
+      ? new BodyRecorder(deps.config.audit.bodies.maxBytes, guard.scanner)
       : null;
   if (bodies) {
     bodies.request(payload);

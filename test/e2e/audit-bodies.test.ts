@@ -16,6 +16,8 @@ const UPSTREAM_KEY = canaryUpstreamKey();
 const EMAIL = 'jane.doe@example.com';
 const OPENAI_LIKE = `sk-proj-${randomBytes(36).toString('base64url')}`;
 const MAX_BYTES = 4096;
+/** A word only this deployment knows is sensitive: a custom detector of the profile. */
+const PROJECT = 'Bluefinch';
 
 // biome-ignore lint/suspicious/noExplicitAny: audit events are read as loose JSON
 type Json = Record<string, any>;
@@ -65,7 +67,11 @@ before(async () => {
       '  development:',
       '    guard:',
       '      input:',
-      '        detectors: { email: flag }',
+      '        detectors: { email: flag, project_code: flag }',
+      '      output:',
+      '        detectors: { project_code: flag }',
+      '      customWords:',
+      `        - { id: project_code, words: [${PROJECT}] }`,
       '',
     ].join('\n'),
   );
@@ -127,12 +133,31 @@ test('a blocked request is on record with its secret replaced', async () => {
   assert.equal(event.bodies.response, null);
 });
 
-test('a body past maxBytes is cut and marked so', async () => {
-  const res = await chat(`${'lorem ipsum '.repeat(1000)}[[reply:ok]]`);
+test('a body past maxBytes is cut, by UTF-8 bytes and never inside a character', async () => {
+  const res = await chat(`${'é lorem ipsum '.repeat(1000)}[[reply:ok]]`);
   assert.equal(res.status, 200);
   const { event } = await eventOf(res.requestId);
   assert.equal(event.bodies.truncated, true);
-  assert.ok(event.bodies.request.length <= MAX_BYTES);
+  assert.ok(Buffer.byteLength(event.bodies.request) <= MAX_BYTES);
+  assert.ok(Buffer.byteLength(event.bodies.request) > MAX_BYTES - 4);
+  assert.ok(!event.bodies.request.includes('\uFFFD'));
+});
+
+test("the profile's own detectors apply too, to member names as well as values", async () => {
+  const res = await chat(`Status of ${PROJECT}? [[reply:${PROJECT} ships on Friday.]]`, {
+    response_format: {
+      type: 'json_schema',
+      json_schema: {
+        name: 'status',
+        schema: { type: 'object', properties: { [EMAIL]: { type: 'string' } } },
+      },
+    },
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.ok(res.text.includes(PROJECT), 'only flagged: the client sees the word');
+  const { line } = await eventOf(res.requestId);
+  assert.ok(!line.includes(PROJECT), 'the trail holds the custom word');
+  assert.ok(!line.includes(EMAIL), 'the trail holds an email used as a member name');
 });
 
 test('the trail with bodies verifies', async () => {
