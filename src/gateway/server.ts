@@ -218,6 +218,10 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
   else if (models) ctx.action = ctx.path === MODELS_PATH ? 'models.list' : 'models.retrieve';
   try {
     request.server.transport.checkScheme(request.raw);
+    // Known gap: the address is checked before the key and charged only after a failure, so a
+    // burst of concurrent guesses all pass the check before the first is counted (hundreds per
+    // burst against the limit of 20 a minute). Counting each attempt before authentication,
+    // and refunding it on success, would close it at a store round trip per request.
     await deps.limits.checkAddress(ctx.clientIp);
     try {
       await authenticate(request, ctx, deps.authenticator, deps.config);

@@ -215,6 +215,8 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
   // seen at the next read, so an address that starts failing elsewhere can pass one check per
   // CLEAN_TTL_MS. What it saves is a store round trip on every request of a well-behaved client.
   const clean = new Map<string, number>();
+  // Bumped by every failure recorded here: a clean read that was in flight meanwhile is not kept.
+  let failuresSeen = 0;
   const stats = { failOpen: 0, failClosed: 0, settleFailures: 0 };
   const pending: SettleRequest[] = [];
   let replaying = false;
@@ -307,8 +309,13 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     if (authLimit === 0) return { allowed: true };
     const name = `auth:${authBucket(address)}`;
     const clock = now();
-    if (cost > 0) clean.delete(name);
-    else if ((clean.get(name) ?? 0) > clock) return { allowed: true };
+    if (cost > 0) {
+      clean.delete(name);
+      failuresSeen++;
+    } else if ((clean.get(name) ?? 0) > clock) {
+      return { allowed: true };
+    }
+    const failuresBefore = failuresSeen;
     const at = windowPoint(clock);
     let bucket: { prev: number; curr: number };
     try {
@@ -322,7 +329,7 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
       stats.failOpen += 1;
       return { allowed: true };
     }
-    if (bucket.prev === 0 && bucket.curr === 0 && cost === 0) {
+    if (bucket.prev === 0 && bucket.curr === 0 && cost === 0 && failuresSeen === failuresBefore) {
       if (clean.size >= MAX_CLEAN_ADDRESSES) clean.clear();
       clean.set(name, clock + CLEAN_TTL_MS);
     }

@@ -87,8 +87,8 @@ function clientOptions(timeoutMs: number): RedisOptions {
 /**
  * Limit state in Redis, shared by every replica that uses the same `prefix`. One round trip per
  * per-IP check, and one per key for the reservations, and for the settlements, of a turn of the
- * event loop, each an atomic script. Keys of one virtual key share
- * a hash tag, so the scripts also run on Redis Cluster.
+ * event loop, each an atomic script. Keys of one virtual key share a hash tag, so the scripts
+ * also run on Redis Cluster.
  *
  * @example
  * const store = new RedisLimitStore({ url: 'redis://127.0.0.1:6379', prefix: 'mg:prod:' });

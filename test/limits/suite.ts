@@ -318,6 +318,17 @@ export function limiterSuite(backend: string, open: OpenStore, skip: string | fa
       await here.close();
     });
 
+    test('a clean read that crossed a failure is not trusted afterwards', async () => {
+      const { limiter } = await setUp(open, { authFailuresPerMinute: 1 });
+      const n = fresh();
+      const ip = `10.${n >> 8}.${n & 255}.7`;
+      const check = limiter.checkAuth(ip);
+      assert.equal((await limiter.recordAuthFailure(ip)).allowed, false);
+      await check;
+      assert.equal((await limiter.checkAuth(ip)).allowed, false);
+      await limiter.close();
+    });
+
     test('failed authentications from one IPv6 /64 share a bucket', async () => {
       const { limiter } = await setUp(open, { authFailuresPerMinute: 2 });
       const net = `2001:db8:${fresh().toString(16)}:1`;
