@@ -43,16 +43,14 @@ export class BodyRecorder {
     this.#eventChars += data.length + 1;
   }
 
-  /** The bodies of a streamed request: its events as a JSON array, each one redacted. */
+  /**
+   * The bodies of a streamed request. The answer is kept assembled (see `assembleStream`) and
+   * redacted afterwards: redacting event by event would miss a value the model spread over
+   * several events, which is how a stream usually carries it.
+   */
   streamed(): AuditBodies {
-    const events = this.#events.map((data) => {
-      try {
-        return this.#redactStrings(JSON.parse(data));
-      } catch {
-        return this.#redact(data);
-      }
-    });
-    return this.#result(this.#cut(JSON.stringify(events)));
+    const answer = this.#redactStrings(assembleStream(this.#events));
+    return this.#result(this.#cut(JSON.stringify(answer)));
   }
 
   /** What was kept so far, for a request that ended without an answer to keep. */
@@ -90,4 +88,134 @@ export class BodyRecorder {
     }
     return value;
   }
+}
+
+/** One choice of a streamed answer, its deltas joined. */
+interface AssembledChoice {
+  index: number;
+  role: string | null;
+  content: string;
+  reasoning: string;
+  /** Tool calls by their index, as the deltas number them. */
+  calls: Map<number, { id: string | null; name: string; arguments: string }>;
+  finish_reason: string | null;
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A streamed completion as one object: per choice, the text of its deltas joined (content,
+ * thinking, and each tool call's arguments), with the last id, model and usage seen. Events or
+ * parts of a shape not known here are kept whole under `other`.
+ */
+export function assembleStream(events: readonly string[]): Json {
+  const choices = new Map<number, AssembledChoice>();
+  const other: unknown[] = [];
+  let id: unknown = null;
+  let model: unknown = null;
+  let usage: unknown = null;
+  for (const data of events) {
+    let event: unknown;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      other.push(data);
+      continue;
+    }
+    if (!isObject(event) || !Array.isArray(event.choices)) {
+      other.push(event);
+      continue;
+    }
+    id = event.id ?? id;
+    model = event.model ?? model;
+    usage = event.usage ?? usage;
+    for (const choice of event.choices) {
+      if (!isObject(choice)) continue;
+      const index = typeof choice.index === 'number' ? choice.index : 0;
+      let into = choices.get(index);
+      if (!into) {
+        into = {
+          index,
+          role: null,
+          content: '',
+          reasoning: '',
+          calls: new Map(),
+          finish_reason: null,
+        };
+        choices.set(index, into);
+      }
+      if (typeof choice.finish_reason === 'string') into.finish_reason = choice.finish_reason;
+      const delta = isObject(choice.delta)
+        ? choice.delta
+        : isObject(choice.message)
+          ? choice.message
+          : null;
+      if (delta) addDelta(into, delta, other);
+    }
+  }
+  return {
+    stream: true,
+    id,
+    model,
+    choices: [...choices.values()]
+      .sort((a, b) => a.index - b.index)
+      .map(({ calls, ...choice }) => ({
+        ...choice,
+        tool_calls: [...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call),
+      })),
+    usage,
+    ...(other.length > 0 ? { other } : {}),
+  };
+}
+
+function addDelta(into: AssembledChoice, delta: Json, other: unknown[]): void {
+  for (const [key, value] of Object.entries(delta)) {
+    if (key === 'role' && typeof value === 'string') into.role = value;
+    else if (key === 'content') addContent(into, value, other);
+    else if (key === 'tool_calls' && Array.isArray(value)) addToolCalls(into, value);
+    else if (value !== null && value !== undefined) other.push({ [key]: value });
+  }
+}
+
+function addContent(into: AssembledChoice, content: unknown, other: unknown[]): void {
+  if (typeof content === 'string') {
+    into.content += content;
+    return;
+  }
+  if (!Array.isArray(content)) {
+    if (content !== null && content !== undefined) other.push({ content });
+    return;
+  }
+  for (const chunk of content) {
+    if (isObject(chunk) && chunk.type === 'text' && typeof chunk.text === 'string') {
+      into.content += chunk.text;
+    } else if (isObject(chunk) && chunk.type === 'thinking' && Array.isArray(chunk.thinking)) {
+      for (const part of chunk.thinking) {
+        if (isObject(part) && typeof part.text === 'string') into.reasoning += part.text;
+        else other.push(part);
+      }
+    } else {
+      other.push(chunk);
+    }
+  }
+}
+
+function addToolCalls(into: AssembledChoice, calls: unknown[]): void {
+  calls.forEach((call, position) => {
+    if (!isObject(call)) return;
+    const at = typeof call.index === 'number' ? call.index : position;
+    let slot = into.calls.get(at);
+    if (!slot) {
+      slot = { id: null, name: '', arguments: '' };
+      into.calls.set(at, slot);
+    }
+    if (typeof call.id === 'string') slot.id = call.id;
+    const fn = isObject(call.function) ? call.function : {};
+    if (typeof fn.name === 'string') slot.name += fn.name;
+    if (typeof fn.arguments === 'string') slot.arguments += fn.arguments;
+    else if (fn.arguments !== undefined) slot.arguments += JSON.stringify(fn.arguments);
+  });
 }

@@ -27,15 +27,17 @@ let gateway: Child;
 let dir: string;
 let dataDir: string;
 let key: string;
+/** A key whose profile lets answers through unredacted. */
+let stagingKey: string;
 
 async function cli(args: string[]) {
   return runCli([...args, '--data-dir', dataDir], { cwd: dir });
 }
 
-async function chat(content: string, extra: Record<string, unknown> = {}) {
+async function chat(content: string, extra: Record<string, unknown> = {}, as = key) {
   const res = await fetch(`${gateway.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       model: 'mistral-small-latest',
       messages: [{ role: 'user', content }],
@@ -63,6 +65,7 @@ before(async () => {
     join(dir, 'mistral-guard.yaml'),
     [
       `audit: { bodies: { store: true, maxBytes: ${MAX_BYTES} } }`,
+      'environments: [development, staging]',
       'profiles:',
       '  development:',
       '    guard:',
@@ -72,12 +75,21 @@ before(async () => {
       '        detectors: { project_code: flag }',
       '      customWords:',
       `        - { id: project_code, words: [${PROJECT}] }`,
+      // Personal data passes untouched here, both ways: no stream guard runs, and the trail must
+      // still redact.
+      '  staging:',
+      '    guard:',
+      '      input: { categories: { pii: allow } }',
+      '      output: { categories: { secret: allow, pii: allow } }',
       '',
     ].join('\n'),
   );
   const created = await cli(['keys', 'create', '--name', 'bodies', '--json']);
   assert.equal(created.code, 0, created.stderr);
   key = JSON.parse(created.stdout).key;
+  const staging = await cli(['keys', 'create', '--name', 'open', '--env', 'staging', '--json']);
+  assert.equal(staging.code, 0, staging.stderr);
+  stagingKey = JSON.parse(staging.stdout).key;
   gateway = await startGatewayProcess({
     dataDir,
     upstreamUrl: mock.url,
@@ -113,15 +125,30 @@ test('a flagged email reaches the upstream but the stored bodies hold only its p
   assert.equal(event.bodies.truncated, false);
 });
 
-test('a streamed answer is kept as its events, redacted', async () => {
+test('a streamed answer is kept assembled, redacted', async () => {
   const res = await chat(`Hello [[reply:Reach me at ${EMAIL} anytime.]]`, { stream: true });
   assert.equal(res.status, 200);
   const { event, line } = await eventOf(res.requestId);
   assert.ok(!line.includes(EMAIL));
-  const events = JSON.parse(event.bodies.response) as Json[];
-  assert.ok(events.length > 1, 'one entry per event');
-  const text = events.map((e) => e.choices?.[0]?.delta?.content ?? '').join('');
-  assert.match(text, /\[REDACTED:EMAIL\]/);
+  const answer = JSON.parse(event.bodies.response);
+  assert.equal(answer.stream, true);
+  assert.equal(answer.choices[0].content, 'Reach me at [REDACTED:EMAIL] anytime.');
+});
+
+test('a value the stream spread over many events is redacted whole, guard or not', async () => {
+  const res = await chat(
+    `Hi [[reply:Write to ${EMAIL} today.]] [[chunk:4]]`,
+    { stream: true },
+    stagingKey,
+  );
+  assert.equal(res.status, 200);
+  const pieces = [...res.text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
+  assert.ok(pieces.includes(EMAIL), 'the client got the email, in pieces');
+  assert.ok(!res.text.includes(EMAIL), 'no single event held it whole');
+  const { event, line } = await eventOf(res.requestId);
+  assert.ok(!line.includes('jane.doe'), 'the trail holds a piece of the email');
+  const answer = JSON.parse(event.bodies.response);
+  assert.equal(answer.choices[0].content, 'Write to [REDACTED:EMAIL] today.');
 });
 
 test('a blocked request is on record with its secret replaced', async () => {
