@@ -4,6 +4,7 @@ import { GuardError } from '../errors.js';
 import { ENDPOINTS, type EndpointSpec } from '../mistral/endpoints.js';
 import { BodyRecorder } from './bodies.js';
 import { isJsonContentType, parseJsonBody, readBody } from './body.js';
+import type { RequestContext } from './context.js';
 import { forward } from './forward.js';
 import {
   guardForKey,
@@ -54,7 +55,7 @@ export async function handleInspected(
   // blocked request is on record too (redacted like any other).
   const bodies =
     guard && deps.config.audit.bodies.store
-      ? new BodyRecorder(deps.config.audit.bodies.maxBytes, guard.scanner)
+      ? new BodyRecorder(deps.config.audit.bodies.maxBytes, guard.scanner, ownKeys(deps, ctx))
       : null;
   if (bodies) {
     bodies.request(payload);
@@ -120,4 +121,14 @@ export async function handleInspected(
   if (answer.status >= 400) redactErrorMessage(guard, answer.json);
   if (bodies) ctx.bodies = bodies.response(answer.json);
   return finish(answer.status, answer.json, answer.headers);
+}
+
+/** The upstream key the gateway would use for this request, to keep it out of stored bodies. */
+function ownKeys(deps: HandlerDeps, ctx: RequestContext): string[] {
+  try {
+    return [deps.upstreamKeys.current(ctx.environment!).reveal()];
+  } catch {
+    // No key for the environment: forwarding says so; there is nothing to keep out.
+    return [];
+  }
 }

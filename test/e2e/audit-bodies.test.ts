@@ -160,6 +160,13 @@ test('a blocked request is on record with its secret replaced', async () => {
   assert.equal(event.bodies.response, null);
 });
 
+test("the gateway's own upstream key is kept out of the trail, shape or not", async () => {
+  const res = await chat(`My token is ${UPSTREAM_KEY}, keep it [[reply:ok]]`);
+  const { line } = await eventOf(res.requestId);
+  assert.ok(!line.includes(UPSTREAM_KEY));
+  assert.match(line, /UPSTREAM_KEY/);
+});
+
 test('a body past maxBytes is cut, by UTF-8 bytes and never inside a character', async () => {
   const res = await chat(`${'é lorem ipsum '.repeat(1000)}[[reply:ok]]`);
   assert.equal(res.status, 200);
