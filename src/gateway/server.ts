@@ -346,7 +346,8 @@ export function toAuditEvent(
     keyId: ctx.keyId,
     keyName: ctx.keyName,
     environment: ctx.environment,
-    model: ctx.model,
+    // The model is whatever the caller wrote: scanned like the path.
+    model: ctx.model === null ? null : safeText(ctx.model),
     stream: ctx.stream,
     promptTokens: ctx.promptTokens,
     completionTokens: ctx.completionTokens,

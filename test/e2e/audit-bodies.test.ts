@@ -167,6 +167,18 @@ test("the gateway's own upstream key is kept out of the trail, shape or not", as
   assert.match(line, /UPSTREAM_KEY/);
 });
 
+test('a key pasted as the model name is not kept in the event either', async () => {
+  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: OPENAI_LIKE, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.arrayBuffer();
+  const { event, line } = await eventOf(res.headers.get('x-request-id') ?? '');
+  assert.ok(!line.includes(OPENAI_LIKE));
+  assert.match(event.model, /REDACTED/);
+});
+
 test('a body past maxBytes is cut, by UTF-8 bytes and never inside a character', async () => {
   const res = await chat(`${'é lorem ipsum '.repeat(1000)}[[reply:ok]]`);
   assert.equal(res.status, 200);
