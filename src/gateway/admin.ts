@@ -21,7 +21,7 @@ export interface AdminDeps {
   /** Re-reads the upstream keys from their sources; absent when nothing can be reloaded. */
   reload?: () => Promise<Record<string, unknown>>;
   /** Counts failed admin authentications per address, with the API keys' limit. */
-  limits: Pick<GatewayLimits, 'checkAddress' | 'authenticationFailed'>;
+  limits: Pick<GatewayLimits, 'authenticate'>;
   /** Switches an environment to a new upstream key; absent when rotation is not available. */
   rotate?: (environment: string, newKey: string) => Promise<Record<string, unknown>>;
 }
@@ -103,12 +103,12 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
 
   const authorise = async (request: FastifyRequest): Promise<void> => {
     const peer = request.server.transport.clientIp(request.raw);
-    await deps.limits.checkAddress(peer);
-    if (deps.allowFrom.length > 0 && !allowed(peer)) throw new GuardError('admin_forbidden');
-    if (!adminTokenMatches(request.headers.authorization, deps.token)) {
-      await deps.limits.authenticationFailed(peer);
-      throw new GuardError('admin_unauthorized');
-    }
+    await deps.limits.authenticate(peer, () => {
+      if (deps.allowFrom.length > 0 && !allowed(peer)) throw new GuardError('admin_forbidden');
+      if (!adminTokenMatches(request.headers.authorization, deps.token)) {
+        throw new GuardError('admin_unauthorized');
+      }
+    });
   };
 
   /** Runs an admin action: authorisation, the action, its audit event, a JSON answer. */

@@ -1,5 +1,5 @@
 import type { Config } from '../config/load.js';
-import { GuardError } from '../errors.js';
+import { GuardError, isGuardError } from '../errors.js';
 import {
   createLimiter,
   errorFor,
@@ -20,10 +20,15 @@ import type { RequestContext } from './context.js';
  * failed authentications.
  */
 export interface GatewayLimits {
-  /** Before authentication: refuses an address with too many recent failures (429). */
-  checkAddress(address: string): Promise<void>;
-  /** After a failed authentication (an API key or the admin token): counts it against the address. */
-  authenticationFailed(address: string): Promise<void>;
+  /**
+   * Runs an authentication `attempt` under the per-address limit of failed authentications:
+   * refused (429) while the address is over it; a failure (a 401 GuardError) is counted; a
+   * success is checked against the address again, because the guesses of a concurrent burst all
+   * pass the first check before any of them is counted, and a right one among them must not pass
+   * once the others took the address over the limit. Without a failure from the address in the
+   * last minute, the second check is a map lookup.
+   */
+  authenticate<T>(address: string, attempt: () => T | Promise<T>): Promise<T>;
   /**
    * Holds a request slot and `tokens` for the authenticated key, or throws its 429. The rate
    * headers go on `ctx.limitHeaders`; the reservation is kept on `ctx` for `settle`.
@@ -76,16 +81,27 @@ export function createGatewayLimits(
     }
   };
 
+  async function checkAddress(address: string): Promise<void> {
+    const result = await addresses.checkAuth(address);
+    if (!result.allowed) throw errorFor(result);
+  }
+
   return {
     backend: store.kind,
-    async checkAddress(address) {
-      if (config.limits.authFailuresPerMinute === 0) return;
-      const result = await addresses.checkAuth(address);
-      if (!result.allowed) throw errorFor(result);
-    },
-    async authenticationFailed(address) {
-      if (config.limits.authFailuresPerMinute === 0) return;
-      await addresses.recordAuthFailure(address);
+    async authenticate(address, attempt) {
+      if (config.limits.authFailuresPerMinute === 0) return attempt();
+      await checkAddress(address);
+      let result: Awaited<ReturnType<typeof attempt>>;
+      try {
+        result = await attempt();
+      } catch (error) {
+        if (isGuardError(error) && error.status === 401) {
+          await addresses.recordAuthFailure(address);
+        }
+        throw error;
+      }
+      await checkAddress(address);
+      return result;
     },
     async reserve(ctx, tokens) {
       const limiter = limiters.get(ctx.environment!);

@@ -218,20 +218,9 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
   else if (models) ctx.action = ctx.path === MODELS_PATH ? 'models.list' : 'models.retrieve';
   try {
     request.server.transport.checkScheme(request.raw);
-    await deps.limits.checkAddress(ctx.clientIp);
-    try {
-      await authenticate(request, ctx, deps.authenticator, deps.config);
-    } catch (error) {
-      if (isGuardError(error) && error.status === 401)
-        await deps.limits.authenticationFailed(ctx.clientIp);
-      throw error;
-    }
-    // A burst of concurrent guesses all pass the first check before any of them is counted. A
-    // key that passed is checked again, after the failures of the guesses before it were
-    // counted, so a right guess in the burst is refused once its address went over the limit.
-    // (The wrong guesses of the burst are still answered 401: they tell nothing.) Without a
-    // failure in the last minute the second check costs a map lookup.
-    await deps.limits.checkAddress(ctx.clientIp);
+    await deps.limits.authenticate(ctx.clientIp, () =>
+      authenticate(request, ctx, deps.authenticator, deps.config),
+    );
     // Whatever happens next, a reservation is settled once the answer is over or abandoned.
     reply.raw.once('close', () => {
       deps.limits.settle(ctx);
