@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AuditEvent } from './event.js';
+import { AUDIT_EVENT_FIELDS, type AuditEvent } from './event.js';
 
 /**
  * The hash chain over the audit trail. Each stored event carries the hash of the one before it
@@ -40,31 +40,7 @@ export function chainHash(prevHash: string, seq: number, event: AuditEvent): str
 }
 
 /** An event's fields in the order `canonicalJson` sorts them, `seq` included. */
-const EVENT_KEYS = [
-  'action',
-  'clientIp',
-  'completionTokens',
-  'environment',
-  'errorCode',
-  'guard',
-  'id',
-  'keyId',
-  'keyName',
-  'latencyMs',
-  'method',
-  'model',
-  'path',
-  'promptTokens',
-  'requestId',
-  'seq',
-  'status',
-  'stream',
-  'success',
-  'time',
-  'totalTokens',
-  'upstreamStatus',
-  'userAgent',
-] as const;
+const EVENT_KEYS = [...AUDIT_EVENT_FIELDS, 'seq'].sort();
 
 const EVENT_PREFIXES = EVENT_KEYS.map((key, i) => `${i === 0 ? '{' : ','}${JSON.stringify(key)}:`);
 
@@ -95,29 +71,8 @@ export function canonicalEvent(event: AuditEvent, seq: number): string {
 
 /** The fields of an event that its hash covers, picked by name from a stored row's event. */
 export function hashedEvent(stored: AuditEvent): AuditEvent {
-  return {
-    id: stored.id,
-    time: stored.time,
-    requestId: stored.requestId,
-    action: stored.action,
-    method: stored.method,
-    path: stored.path,
-    keyId: stored.keyId,
-    keyName: stored.keyName,
-    environment: stored.environment,
-    model: stored.model,
-    stream: stored.stream,
-    promptTokens: stored.promptTokens,
-    completionTokens: stored.completionTokens,
-    totalTokens: stored.totalTokens,
-    success: stored.success,
-    status: stored.status,
-    errorCode: stored.errorCode,
-    upstreamStatus: stored.upstreamStatus,
-    clientIp: stored.clientIp,
-    userAgent: stored.userAgent,
-    latencyMs: stored.latencyMs,
-    guard: stored.guard,
-    ...(stored.bodies ? { bodies: stored.bodies } : {}),
-  };
+  const event: Record<string, unknown> = {};
+  for (const field of AUDIT_EVENT_FIELDS) event[field] = stored[field];
+  if (stored.bodies) event.bodies = stored.bodies;
+  return event as unknown as AuditEvent;
 }

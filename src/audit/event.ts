@@ -61,6 +61,32 @@ export interface AuditEvent {
   bodies?: AuditBodies;
 }
 
+/** The fields every event has (all but `bodies`), in the order they are declared. */
+export const AUDIT_EVENT_FIELDS = [
+  'id',
+  'time',
+  'requestId',
+  'action',
+  'method',
+  'path',
+  'keyId',
+  'keyName',
+  'environment',
+  'model',
+  'stream',
+  'promptTokens',
+  'completionTokens',
+  'totalTokens',
+  'success',
+  'status',
+  'errorCode',
+  'upstreamStatus',
+  'clientIp',
+  'userAgent',
+  'latencyMs',
+  'guard',
+] as const satisfies ReadonlyArray<keyof AuditEvent>;
+
 /**
  * What a caller hands to a sink. `id` and `time` are assigned on recording; optional fields
  * default to `null`. Extra properties are allowed by design and are dropped by `toAuditRecord`.
