@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import { canaryUpstreamKey } from '../support/canary.js';
-import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
-import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
+import { GatewaySession } from '../support/gateway-session.js';
 
 // Bodies in the audit trail, by opt-in: a real gateway process with `audit.bodies.store` on,
 // the loopback upstream, the trail read back through the CLI. The profile only flags emails, so
@@ -19,51 +15,21 @@ const MAX_BYTES = 4096;
 /** A word only this deployment knows is sensitive: a custom detector of the profile. */
 const PROJECT = 'Bluefinch';
 
-// biome-ignore lint/suspicious/noExplicitAny: audit events are read as loose JSON
-type Json = Record<string, any>;
-
-let mock: MockMistral;
-let gateway: Child;
-let dir: string;
-let dataDir: string;
+let session: GatewaySession;
 let key: string;
 /** A key whose profile lets answers through unredacted. */
 let stagingKey: string;
 
-async function cli(args: string[]) {
-  return runCli([...args, '--data-dir', dataDir], { cwd: dir });
-}
-
-async function chat(content: string, extra: Record<string, unknown> = {}, as = key) {
-  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'mistral-small-latest',
-      messages: [{ role: 'user', content }],
-      ...extra,
-    }),
-  });
-  const text = await res.text();
-  return { status: res.status, text, requestId: res.headers.get('x-request-id') ?? '' };
-}
-
-/** The audit event of a request as `audit tail --json` prints it, and that line's text. */
-async function eventOf(requestId: string): Promise<{ event: Json; line: string }> {
-  const tail = await cli(['audit', 'tail', '-n', '50', '--json']);
-  assert.equal(tail.code, 0, tail.stderr);
-  const line = tail.stdout.split('\n').find((l) => l.includes(`"requestId":"${requestId}"`));
-  assert.ok(line, `no audit event for ${requestId}`);
-  return { event: JSON.parse(line), line };
+function chat(content: string, extra: Record<string, unknown> = {}, as = key) {
+  const body = { model: 'mistral-small-latest', messages: [{ role: 'user', content }], ...extra };
+  return session.post(as, body);
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mg-bodies-'));
-  dataDir = join(dir, 'data');
-  mock = await startMockMistral({ validKeys: [UPSTREAM_KEY] });
-  await writeFile(
-    join(dir, 'mistral-guard.yaml'),
-    [
+  session = await GatewaySession.start({
+    upstreamKey: UPSTREAM_KEY,
+    env: { MISTRAL_GUARD_ENV: 'development' },
+    yaml: [
       `audit: { bodies: { store: true, maxBytes: ${MAX_BYTES} } }`,
       'environments: [development, staging]',
       'profiles:',
@@ -83,24 +49,13 @@ before(async () => {
       '      output: { categories: { secret: allow, pii: allow } }',
       '',
     ].join('\n'),
-  );
-  const created = await cli(['keys', 'create', '--name', 'bodies', '--json']);
-  assert.equal(created.code, 0, created.stderr);
-  key = JSON.parse(created.stdout).key;
-  const staging = await cli(['keys', 'create', '--name', 'open', '--env', 'staging', '--json']);
-  assert.equal(staging.code, 0, staging.stderr);
-  stagingKey = JSON.parse(staging.stdout).key;
-  gateway = await startGatewayProcess({
-    dataDir,
-    upstreamUrl: mock.url,
-    cwd: dir,
-    env: { MISTRAL_API_KEY: UPSTREAM_KEY, MISTRAL_GUARD_ENV: 'development' },
   });
+  key = (await session.createKey('bodies')).key;
+  stagingKey = (await session.createKey('open', ['--env', 'staging'])).key;
 });
 
 after(async () => {
-  await gateway?.stop();
-  await mock?.close();
+  await session?.stop();
 });
 
 test('bodies are off unless configured', () => {
@@ -110,13 +65,13 @@ test('bodies are off unless configured', () => {
 });
 
 test('a flagged email reaches the upstream but the stored bodies hold only its placeholder', async () => {
-  const before = mock.requests.length;
+  const before = session.mock.requests.length;
   const res = await chat(`Write to ${EMAIL} [[reply:Sure, I will mail ${EMAIL} today.]]`);
   assert.equal(res.status, 200, res.text);
-  const forwarded = JSON.stringify(mock.requests.slice(before).map((r) => r.body));
+  const forwarded = JSON.stringify(session.mock.requests.slice(before).map((r) => r.body));
   assert.ok(forwarded.includes(EMAIL), 'the email was only flagged, so it went upstream');
 
-  const { event, line } = await eventOf(res.requestId);
+  const { event, line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes(EMAIL), 'the trail holds the email');
   const request = JSON.parse(event.bodies.request);
   assert.match(request.messages[0].content, /^Write to \[REDACTED:EMAIL\]/);
@@ -128,7 +83,7 @@ test('a flagged email reaches the upstream but the stored bodies hold only its p
 test('a streamed answer is kept assembled, redacted', async () => {
   const res = await chat(`Hello [[reply:Reach me at ${EMAIL} anytime.]]`, { stream: true });
   assert.equal(res.status, 200);
-  const { event, line } = await eventOf(res.requestId);
+  const { event, line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes(EMAIL));
   const answer = JSON.parse(event.bodies.response);
   assert.equal(answer.stream, true);
@@ -145,7 +100,7 @@ test('a value the stream spread over many events is redacted whole, guard or not
   const pieces = [...res.text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
   assert.ok(pieces.includes(EMAIL), 'the client got the email, in pieces');
   assert.ok(!res.text.includes(EMAIL), 'no single event held it whole');
-  const { event, line } = await eventOf(res.requestId);
+  const { event, line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes('jane.doe'), 'the trail holds a piece of the email');
   const answer = JSON.parse(event.bodies.response);
   assert.equal(answer.choices[0].content, 'Write to [REDACTED:EMAIL] today.');
@@ -154,7 +109,7 @@ test('a value the stream spread over many events is redacted whole, guard or not
 test('a blocked request is on record with its secret replaced', async () => {
   const res = await chat(`Use this key: ${OPENAI_LIKE}`);
   assert.ok(res.status >= 400 && res.status < 500, res.text);
-  const { event, line } = await eventOf(res.requestId);
+  const { event, line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes(OPENAI_LIKE), 'the trail holds the blocked key');
   assert.match(event.bodies.request, /REDACTED/);
   assert.equal(event.bodies.response, null);
@@ -162,19 +117,17 @@ test('a blocked request is on record with its secret replaced', async () => {
 
 test("the gateway's own upstream key is kept out of the trail, shape or not", async () => {
   const res = await chat(`My token is ${UPSTREAM_KEY}, keep it [[reply:ok]]`);
-  const { line } = await eventOf(res.requestId);
+  const { line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes(UPSTREAM_KEY));
   assert.match(line, /UPSTREAM_KEY/);
 });
 
 test('a key pasted as the model name is not kept in the event either', async () => {
-  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: OPENAI_LIKE, messages: [{ role: 'user', content: 'hi' }] }),
+  const res = await session.post(key, {
+    model: OPENAI_LIKE,
+    messages: [{ role: 'user', content: 'hi' }],
   });
-  await res.arrayBuffer();
-  const { event, line } = await eventOf(res.headers.get('x-request-id') ?? '');
+  const { event, line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes(OPENAI_LIKE));
   assert.match(event.model, /REDACTED/);
 });
@@ -182,7 +135,7 @@ test('a key pasted as the model name is not kept in the event either', async () 
 test('a body past maxBytes is cut, by UTF-8 bytes and never inside a character', async () => {
   const res = await chat(`${'é lorem ipsum '.repeat(1000)}[[reply:ok]]`);
   assert.equal(res.status, 200);
-  const { event } = await eventOf(res.requestId);
+  const { event } = await session.auditEvent(res.requestId);
   assert.equal(event.bodies.truncated, true);
   assert.ok(Buffer.byteLength(event.bodies.request) <= MAX_BYTES);
   assert.ok(Buffer.byteLength(event.bodies.request) > MAX_BYTES - 4);
@@ -201,12 +154,12 @@ test("the profile's own detectors apply too, to member names as well as values",
   });
   assert.equal(res.status, 200, res.text);
   assert.ok(res.text.includes(PROJECT), 'only flagged: the client sees the word');
-  const { line } = await eventOf(res.requestId);
+  const { line } = await session.auditEvent(res.requestId);
   assert.ok(!line.includes(PROJECT), 'the trail holds the custom word');
   assert.ok(!line.includes(EMAIL), 'the trail holds an email used as a member name');
 });
 
 test('the trail with bodies verifies', async () => {
-  const verified = await cli(['audit', 'verify']);
+  const verified = await session.cli(['audit', 'verify']);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 });

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { canaryUpstreamKey } from '../support/canary.js';
-import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
-import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
+import { GatewaySession } from '../support/gateway-session.js';
 
 // Per-key guard rules end to end: keys of one environment made through the CLI, a real gateway
 // process and a loopback upstream. The profile redacts personal data in prompts (emails are only
@@ -17,42 +13,10 @@ const CARD_DIGITS = /4111\D?1111\D?1111\D?1111/;
 const EMAIL = 'jane.doe@example.com';
 const MODEL = 'mistral-small-latest';
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read as loose JSON
-type Json = Record<string, any>;
+let session: GatewaySession;
 
-let mock: MockMistral;
-let gateway: Child;
-let dir: string;
-let dataDir: string;
-
-async function cli(args: string[]) {
-  return runCli([...args, '--data-dir', dataDir], { cwd: dir });
-}
-
-async function createKey(name: string, extra: string[] = []): Promise<{ id: string; key: string }> {
-  const created = await cli([
-    'keys',
-    'create',
-    '--name',
-    name,
-    '--env',
-    'staging',
-    ...extra,
-    '--json',
-  ]);
-  assert.equal(created.code, 0, created.stderr);
-  const { id, key } = JSON.parse(created.stdout);
-  return { id, key };
-}
-
-async function post(key: string, content: string, extra: Record<string, unknown> = {}) {
-  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content }], ...extra }),
-  });
-  const text = await res.text();
-  return { status: res.status, text, json: (extra.stream ? {} : JSON.parse(text)) as Json };
+function post(key: string, content: string, extra: Record<string, unknown> = {}) {
+  return session.post(key, { model: MODEL, messages: [{ role: 'user', content }], ...extra });
 }
 
 /** The text of an SSE answer, its deltas joined. */
@@ -70,12 +34,10 @@ let plain: { id: string; key: string };
 let watchful: { id: string; key: string };
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mg-guard-keys-e2e-'));
-  dataDir = join(dir, 'data');
-  mock = await startMockMistral({ validKeys: [UPSTREAM_KEY] });
-  await writeFile(
-    join(dir, 'mistral-guard.yaml'),
-    [
+  session = await GatewaySession.start({
+    upstreamKey: UPSTREAM_KEY,
+    env: { MISTRAL_GUARD_ENV: 'staging' },
+    yaml: [
       'environments: [staging]',
       'profiles:',
       '  staging:',
@@ -87,39 +49,37 @@ before(async () => {
       '        categories: { secret: allow, pii: allow }',
       '',
     ].join('\n'),
-  );
-  strict = await createKey('strict', ['--guard', 'input.pii=block']);
-  plain = await createKey('plain');
-  // A looser rule (input.secret=allow) sits beside a stricter one and changes nothing.
-  watchful = await createKey('watchful', ['--guard', 'output.email=redact,input.secret=allow']);
-  gateway = await startGatewayProcess({
-    dataDir,
-    upstreamUrl: mock.url,
-    cwd: dir,
-    env: { MISTRAL_API_KEY: UPSTREAM_KEY, MISTRAL_GUARD_ENV: 'staging' },
   });
+  const staging = ['--env', 'staging'];
+  strict = await session.createKey('strict', [...staging, '--guard', 'input.pii=block']);
+  plain = await session.createKey('plain', staging);
+  // A looser rule (input.secret=allow) sits beside a stricter one and changes nothing.
+  watchful = await session.createKey('watchful', [
+    ...staging,
+    '--guard',
+    'output.email=redact,input.secret=allow',
+  ]);
 });
 
 after(async () => {
-  await gateway?.stop();
-  await mock?.close();
+  await session?.stop();
 });
 
 describe('per-key guard rules', () => {
   test('a card is blocked for the key that blocks personal data and never forwarded', async () => {
-    const before = mock.requests.length;
+    const before = session.mock.requests.length;
     const res = await post(strict.key, `Charge my card ${CARD} please`);
     assert.equal(res.status, 400, res.text);
     assert.equal(res.json.code, 'sensitive_data_blocked');
     assert.match(res.json.message, /pii \(payment_card\)/);
     assert.doesNotMatch(res.text, CARD_DIGITS);
-    assert.equal(mock.requests.length, before, 'the upstream received the blocked request');
+    assert.equal(session.mock.requests.length, before, 'the upstream received the blocked request');
   });
 
   test('the same card is redacted for another key of the same environment', async () => {
     const res = await post(plain.key, `[[echo]] Charge my card ${CARD} please`);
     assert.equal(res.status, 200, res.text);
-    const forwarded = JSON.stringify(mock.requests.at(-1)!.body);
+    const forwarded = JSON.stringify(session.mock.requests.at(-1)!.body);
     assert.doesNotMatch(forwarded, CARD_DIGITS);
     assert.equal(res.json.choices[0].message.content, 'Charge my card [REDACTED:CARD] please');
   });
@@ -138,11 +98,17 @@ describe('per-key guard rules', () => {
   });
 
   test('keys update --guard changes the rules and "default" clears them', async () => {
-    const updated = await cli(['keys', 'update', plain.id, '--guard', 'input.payment_card=block']);
+    const updated = await session.cli([
+      'keys',
+      'update',
+      plain.id,
+      '--guard',
+      'input.payment_card=block',
+    ]);
     assert.equal(updated.code, 0, updated.stderr);
     assert.equal((await post(plain.key, `card ${CARD}`)).status, 400);
 
-    const cleared = await cli(['keys', 'update', plain.id, '--guard', 'default']);
+    const cleared = await session.cli(['keys', 'update', plain.id, '--guard', 'default']);
     assert.equal(cleared.code, 0, cleared.stderr);
     const res = await post(plain.key, `[[echo]] card ${CARD}`);
     assert.equal(res.status, 200, res.text);
@@ -152,12 +118,12 @@ describe('per-key guard rules', () => {
   test('a malformed --guard is a usage error naming the flag, never echoing the value', async () => {
     const secretish = 'input.sk-proj-abcdefghijklmnop=block';
     for (const value of [secretish, 'input.pii=shout', 'sideways.pii=block', ',']) {
-      const res = await cli(['keys', 'create', '--name', 'bad', '--guard', value]);
+      const res = await session.cli(['keys', 'create', '--name', 'bad', '--guard', value]);
       assert.notEqual(res.code, 0, value);
       assert.match(res.stderr, /--guard/);
       assert.ok(!res.stderr.includes('abcdefghijklmnop'), 'the value was echoed');
     }
-    const res = await cli(['keys', 'create', '--name', 'bad', '--guard', 'default']);
+    const res = await session.cli(['keys', 'create', '--name', 'bad', '--guard', 'default']);
     assert.notEqual(res.code, 0, '"default" is only for keys update');
   });
 });

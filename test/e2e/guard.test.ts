@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
 import { createScanner } from '../../src/guard/index.js';
 import { canaryUpstreamKey } from '../support/canary.js';
-import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
-import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
+import { GatewaySession, type Json } from '../support/gateway-session.js';
 
 // The gateway's content guard end to end: real gateway process, real loopback upstream, the
 // official SDK as client. Values are fakes: a test card number, a made-up address, a random
@@ -20,38 +16,11 @@ const EMAIL = 'jane.doe@example.com';
 const OPENAI_LIKE = `sk-proj-${randomBytes(36).toString('base64url')}`;
 const MODEL = 'mistral-small-latest';
 
-// biome-ignore lint/suspicious/noExplicitAny: answers and audit events are read as loose JSON
-type Json = Record<string, any>;
-
-let mock: MockMistral;
-let gateway: Child;
-let dir: string;
-let dataDir: string;
+let session: GatewaySession;
 /** Development: personal data redacted, emails only flagged, answers sanitised. */
 let devKey: string;
 /** Staging: personal data blocked. */
 let stagingKey: string;
-
-async function cli(args: string[]) {
-  return runCli([...args, '--data-dir', dataDir], { cwd: dir });
-}
-
-async function createKey(env: string): Promise<string> {
-  const created = await cli(['keys', 'create', '--name', `guard-${env}`, '--env', env, '--json']);
-  assert.equal(created.code, 0, created.stderr);
-  return JSON.parse(created.stdout).key;
-}
-
-async function post(key: string, body: Record<string, unknown>) {
-  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  const requestId = res.headers.get('x-request-id') ?? '';
-  return { status: res.status, text, requestId, json: JSON.parse(text) as Json };
-}
 
 function ask(content: string, extra: Record<string, unknown> = {}) {
   return { model: MODEL, messages: [{ role: 'user', content }], ...extra };
@@ -59,20 +28,12 @@ function ask(content: string, extra: Record<string, unknown> = {}) {
 
 /** The audit event of a request, read through the CLI as an operator would. */
 async function auditOf(requestId: string): Promise<Json> {
-  const tail = await cli(['audit', 'tail', '-n', '50', '--json']);
-  assert.equal(tail.code, 0, tail.stderr);
-  const events = tail.stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
-  const event = events.find((e) => e.requestId === requestId);
-  assert.ok(event, `no audit event for ${requestId}`);
-  return event;
+  return (await session.auditEvent(requestId)).event;
 }
 
 /** Reads an SSE answer event by event, keeping each chunk's delta content. */
 async function streamContents(key: string, body: Record<string, unknown>) {
-  const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+  const res = await fetch(`${session.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ ...body, stream: true }),
@@ -99,12 +60,10 @@ async function streamContents(key: string, body: Record<string, unknown>) {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mg-guard-e2e-'));
-  dataDir = join(dir, 'data');
-  mock = await startMockMistral({ validKeys: [UPSTREAM_KEY] });
-  await writeFile(
-    join(dir, 'mistral-guard.yaml'),
-    [
+  session = await GatewaySession.start({
+    upstreamKey: UPSTREAM_KEY,
+    env: { MISTRAL_GUARD_ENV: 'development' },
+    yaml: [
       'environments: [development, staging]',
       'profiles:',
       '  development:',
@@ -118,32 +77,28 @@ before(async () => {
       '        categories: { pii: block }',
       '',
     ].join('\n'),
-  );
-  devKey = await createKey('development');
-  stagingKey = await createKey('staging');
-  gateway = await startGatewayProcess({
-    dataDir,
-    upstreamUrl: mock.url,
-    cwd: dir,
-    env: { MISTRAL_API_KEY: UPSTREAM_KEY, MISTRAL_GUARD_ENV: 'development' },
   });
+  for (const env of ['development', 'staging']) {
+    const { key } = await session.createKey(`guard-${env}`, ['--env', env]);
+    if (env === 'development') devKey = key;
+    else stagingKey = key;
+  }
 });
 
 after(async () => {
-  await gateway?.stop();
-  await mock?.close();
+  await session?.stop();
 });
 
 describe('prompts', () => {
   test('a card number is blocked where the policy blocks personal data, and never forwarded', async () => {
-    const before = mock.requests.length;
-    const res = await post(stagingKey, ask(`Charge my card ${CARD} please`));
+    const before = session.mock.requests.length;
+    const res = await session.post(stagingKey, ask(`Charge my card ${CARD} please`));
     assert.equal(res.status, 400);
     assert.equal(res.json.code, 'sensitive_data_blocked');
     assert.equal(res.json.param, 'messages[0].content');
     assert.match(res.json.message, /pii \(payment_card\)/);
     assert.doesNotMatch(res.text, CARD_DIGITS);
-    assert.equal(mock.requests.length, before, 'the upstream received the blocked request');
+    assert.equal(session.mock.requests.length, before, 'the upstream received the blocked request');
     const event = await auditOf(res.json.request_id);
     assert.equal(event.errorCode, 'sensitive_data_blocked');
     assert.deepEqual(event.guard, {
@@ -153,9 +108,9 @@ describe('prompts', () => {
   });
 
   test('a card number is redacted where the policy redacts: the upstream gets the placeholder', async () => {
-    const res = await post(devKey, ask(`[[echo]] Charge my card ${CARD} please`));
+    const res = await session.post(devKey, ask(`[[echo]] Charge my card ${CARD} please`));
     assert.equal(res.status, 200, res.text);
-    const forwarded = JSON.stringify(mock.requests.at(-1)!.body);
+    const forwarded = JSON.stringify(session.mock.requests.at(-1)!.body);
     assert.doesNotMatch(forwarded, CARD_DIGITS);
     assert.match(forwarded, /Charge my card \[REDACTED:CARD\] please/);
     assert.equal(res.json.choices[0].message.content, 'Charge my card [REDACTED:CARD] please');
@@ -165,8 +120,8 @@ describe('prompts', () => {
   });
 
   test('a credential in a tool result is blocked by default, whatever the message role', async () => {
-    const before = mock.requests.length;
-    const res = await post(devKey, {
+    const before = session.mock.requests.length;
+    const res = await session.post(devKey, {
       model: MODEL,
       messages: [
         { role: 'user', content: 'look up the deploy key' },
@@ -183,13 +138,13 @@ describe('prompts', () => {
     assert.equal(res.json.param, 'messages[2].content');
     assert.match(res.json.message, /secret \(openai_api_key\)/);
     assert.ok(!res.text.includes(OPENAI_LIKE.slice(8)), 'the key body appears in the error');
-    assert.equal(mock.requests.length, before);
+    assert.equal(session.mock.requests.length, before);
   });
 
   test('a flagged value is forwarded and recorded', async () => {
-    const res = await post(devKey, ask(`[[echo]] my address is ${EMAIL}`));
+    const res = await session.post(devKey, ask(`[[echo]] my address is ${EMAIL}`));
     assert.equal(res.status, 200);
-    assert.ok(JSON.stringify(mock.requests.at(-1)!.body).includes(EMAIL));
+    assert.ok(JSON.stringify(session.mock.requests.at(-1)!.body).includes(EMAIL));
     // The answer echoes the address, and the output policy redacts it.
     assert.equal(res.json.choices[0].message.content, 'my address is [REDACTED:EMAIL]');
     const event = await auditOf(res.requestId);
@@ -224,13 +179,13 @@ describe('answers', () => {
   });
 
   test('the streamed and the buffered answer to the same text are redacted identically', async () => {
-    const buffered = await post(devKey, ask(`[[reply:${reply}]]`));
+    const buffered = await session.post(devKey, ask(`[[reply:${reply}]]`));
     const streamed = await streamContents(devKey, ask(`[[reply:${reply}]] [[chunk:7]]`));
     assert.equal(streamed.contents.join(''), buffered.json.choices[0].message.content);
   });
 
   test('the official SDK streams a redacted answer', async () => {
-    const client = new Mistral({ apiKey: devKey, serverURL: gateway.url });
+    const client = new Mistral({ apiKey: devKey, serverURL: session.url });
     const stream = await client.chat.stream({
       model: MODEL,
       messages: [{ role: 'user', content: `[[reply:mail ${EMAIL} ok]] [[chunk:2]]` }],
@@ -247,7 +202,7 @@ describe('answers', () => {
     const md =
       'See ![chart](https://evil.example/c.png?q=42) and [docs](https://docs.mistral.ai/x).';
     const expected = 'See chart and [docs](https://docs.mistral.ai/x).';
-    const buffered = await post(devKey, ask(`[[reply:${md}]]`));
+    const buffered = await session.post(devKey, ask(`[[reply:${md}]]`));
     assert.equal(buffered.json.choices[0].message.content, expected);
     const streamed = await streamContents(devKey, ask(`[[reply:${md}]] [[chunk:4]]`));
     assert.equal(streamed.contents.join(''), expected);
@@ -255,7 +210,7 @@ describe('answers', () => {
 
   test('a staging answer without sanitising keeps its links', async () => {
     const md = 'See [x](https://example.org/a).';
-    const res = await post(stagingKey, ask(`[[reply:${md}]]`));
+    const res = await session.post(stagingKey, ask(`[[reply:${md}]]`));
     assert.equal(res.json.choices[0].message.content, md);
   });
 });
