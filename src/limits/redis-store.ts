@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { HIT_LUA, RESERVE_LUA, SETTLE_LUA } from './redis-scripts.js';
+import { TurnBatch } from './turn-batch.js';
 import {
   type BucketCounters,
   type KeyCounters,
@@ -35,21 +36,6 @@ export interface RedisLimitStoreOptions {
 const USAGE_TTL_MS = 35 * 86_400_000;
 /** Per-IP buckets are read over two windows at most. */
 const BUCKET_TTL_MS = 3 * MINUTE_MS;
-
-/** The most reservations or settlements in one script call (Lua's `unpack` has a stack limit). */
-const MAX_BATCH = 500;
-
-interface PendingReservation {
-  request: ReserveRequest;
-  resolve: (counters: KeyCounters) => void;
-  reject: (error: unknown) => void;
-}
-
-interface PendingSettlement {
-  request: SettleRequest;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
 
 interface ScriptedRedis extends Redis {
   mgReserve(...args: (string | number)[]): Promise<number[]>;
@@ -101,12 +87,10 @@ export class RedisLimitStore implements LimitStore {
   readonly #prefix: string;
   readonly #leaseMs: number;
   #failing = false;
-  /** Settlements waiting for the end of this turn, by key. */
-  #settling = new Map<string, PendingSettlement[]>();
-  #settleScheduled = false;
-  /** Reservations waiting for the end of this turn, by key and limits. */
-  #reserving = new Map<string, PendingReservation[]>();
-  #reserveScheduled = false;
+  /** Reservations of this turn, by key and limits. */
+  readonly #reserving = new TurnBatch((batch: ReserveRequest[]) => this.#reserveBatch(batch));
+  /** Settlements of this turn, by key. */
+  readonly #settling = new TurnBatch((batch: SettleRequest[]) => this.#settleBatch(batch));
   /** The last error met, for diagnostics; never sent to a caller. */
   lastError: unknown;
 
@@ -149,33 +133,11 @@ export class RedisLimitStore implements LimitStore {
   reserve(request: ReserveRequest): Promise<KeyCounters> {
     const { limits } = request;
     const group = `${request.keyId}\n${limits.rpm} ${limits.tpm} ${limits.concurrency} ${limits.dailyTokens} ${limits.monthlyTokens}`;
-    return new Promise((resolve, reject) => {
-      let pending = this.#reserving.get(group);
-      if (!pending) {
-        pending = [];
-        this.#reserving.set(group, pending);
-      }
-      pending.push({ request, resolve, reject });
-      if (!this.#reserveScheduled) {
-        this.#reserveScheduled = true;
-        setImmediate(() => this.#flushReservations());
-      }
-    });
+    return this.#reserving.add(group, request);
   }
 
-  #flushReservations(): void {
-    this.#reserveScheduled = false;
-    const groups = this.#reserving;
-    this.#reserving = new Map();
-    for (const group of groups.values()) {
-      for (let start = 0; start < group.length; start += MAX_BATCH) {
-        void this.#reserveBatch(group.slice(start, start + MAX_BATCH));
-      }
-    }
-  }
-
-  async #reserveBatch(batch: PendingReservation[]): Promise<void> {
-    const { keyId, limits } = batch[0]!.request;
+  async #reserveBatch(batch: ReserveRequest[]): Promise<KeyCounters[]> {
+    const { keyId, limits } = batch[0]!;
     const base = `${this.#prefix}{${keyId}}`;
     const args: (string | number)[] = [
       `${base}:u`,
@@ -189,29 +151,20 @@ export class RedisLimitStore implements LimitStore {
       USAGE_TTL_MS,
       this.#leaseMs,
     ];
-    for (const { request } of batch) {
-      const { at } = request;
+    for (const { at, tokens, leaseId } of batch) {
       args.push(
         at.now,
         at.minute,
         at.elapsed,
         at.day,
         at.month,
-        request.tokens,
-        request.leaseId,
+        tokens,
+        leaseId,
         at.now + this.#leaseMs,
       );
     }
-    let reply: number[];
-    try {
-      reply = await this.#run(() => this.#client.mgReserve(...args));
-    } catch (error) {
-      for (const entry of batch) entry.reject(error);
-      return;
-    }
-    for (let i = 0; i < batch.length; i++) {
-      batch[i]!.resolve(toCounters(reply.slice(i * 8, i * 8 + 8)));
-    }
+    const reply = await this.#run(() => this.#client.mgReserve(...args));
+    return batch.map((_, i) => toCounters(reply.slice(i * 8, i * 8 + 8)));
   }
 
   /**
@@ -219,44 +172,15 @@ export class RedisLimitStore implements LimitStore {
    * key: under load most requests of a busy key end in the same turn as others.
    */
   settle(request: SettleRequest): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let group = this.#settling.get(request.keyId);
-      if (!group) {
-        group = [];
-        this.#settling.set(request.keyId, group);
-      }
-      group.push({ request, resolve, reject });
-      if (!this.#settleScheduled) {
-        this.#settleScheduled = true;
-        setImmediate(() => this.#flushSettlements());
-      }
-    });
+    return this.#settling.add(request.keyId, request);
   }
 
-  #flushSettlements(): void {
-    this.#settleScheduled = false;
-    const groups = this.#settling;
-    this.#settling = new Map();
-    for (const [keyId, group] of groups) {
-      for (let start = 0; start < group.length; start += MAX_BATCH) {
-        void this.#settleBatch(keyId, group.slice(start, start + MAX_BATCH));
-      }
-    }
-  }
-
-  async #settleBatch(keyId: string, batch: PendingSettlement[]): Promise<void> {
-    const base = `${this.#prefix}{${keyId}}`;
+  async #settleBatch(batch: SettleRequest[]): Promise<void[]> {
+    const base = `${this.#prefix}{${batch[0]!.keyId}}`;
     const args: (string | number)[] = [`${base}:u`, `${base}:c`];
-    for (const { request } of batch) {
-      args.push(request.leaseId, request.delta, request.minute, request.day, request.month);
-    }
-    try {
-      await this.#run(() => this.#client.mgSettle(...args));
-    } catch (error) {
-      for (const entry of batch) entry.reject(error);
-      return;
-    }
-    for (const entry of batch) entry.resolve();
+    for (const r of batch) args.push(r.leaseId, r.delta, r.minute, r.day, r.month);
+    await this.#run(() => this.#client.mgSettle(...args));
+    return [];
   }
 
   async hit(bucket: string, cost: number, at: WindowPoint): Promise<BucketCounters> {
