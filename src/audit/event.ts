@@ -152,7 +152,7 @@ export function toAuditRecord(input: AuditEventInput, now: Date = new Date()): A
 }
 
 /** The most characters of each stored body, whatever the caller passed. */
-export const MAX_STORED_BODY = 1024 * 1024;
+const MAX_STORED_BODY = 1024 * 1024;
 
 function storedBodies(value: unknown): { bodies?: AuditBodies } {
   if (typeof value !== 'object' || value === null) return {};
