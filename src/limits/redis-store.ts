@@ -175,7 +175,7 @@ export class RedisLimitStore implements LimitStore {
     return this.#settling.add(request.keyId, request);
   }
 
-  async #settleBatch(batch: SettleRequest[]): Promise<void[]> {
+  async #settleBatch(batch: SettleRequest[]): Promise<undefined[]> {
     const base = `${this.#prefix}{${batch[0]!.keyId}}`;
     const args: (string | number)[] = [`${base}:u`, `${base}:c`];
     for (const r of batch) args.push(r.leaseId, r.delta, r.minute, r.day, r.month);
