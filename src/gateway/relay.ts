@@ -4,7 +4,7 @@ import { GuardError } from '../errors.js';
 import { createSseParser, formatSseEvent } from '../mistral/sse.js';
 import { applyUsage, type RequestContext } from './context.js';
 import { relayedHeaders } from './headers.js';
-import { type UpstreamResponse, upstreamFailure } from './upstream.js';
+import { Cancellation, type UpstreamResponse, upstreamFailure } from './upstream.js';
 
 /** The most a buffered (non-streamed) upstream answer may weigh. */
 const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
@@ -83,8 +83,8 @@ export async function readUpstreamJson(
  * answer is complete, with a reason that records the request as `client_closed`, not as an
  * upstream failure.
  */
-export function abortOnClientClose(reply: FastifyReply): AbortController {
-  const abort = new AbortController();
+export function abortOnClientClose(reply: FastifyReply): Cancellation {
+  const abort = new Cancellation();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) abort.abort(new GuardError('client_closed'));
   });

