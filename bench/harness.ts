@@ -103,11 +103,16 @@ export interface Baselines {
   upstreamKey: string;
   upstream: Child;
   passthrough: Child;
+  /** A proxy that parses and re-serialises the request and the answer, and checks nothing. */
+  parsing?: Child;
   children: Child[];
 }
 
-/** Starts the loopback upstream and the bare undici pass-through proxy. */
-export async function startBaselines(): Promise<Baselines> {
+/**
+ * Starts the loopback upstream and the bare undici pass-through proxy, and the parsing proxy
+ * when asked.
+ */
+export async function startBaselines(options: { parsing?: boolean } = {}): Promise<Baselines> {
   const upstreamKey = canaryUpstreamKey();
   const upstream = await spawnServer(process.execPath, [
     '--import',
@@ -116,14 +121,20 @@ export async function startBaselines(): Promise<Baselines> {
     '--valid-key',
     upstreamKey,
   ]);
-  const passthrough = await spawnServer(process.execPath, [
-    '--import',
-    TSX,
-    join(ROOT, 'bench/passthrough-proxy.ts'),
-    '--upstream',
-    upstream.url,
-  ]);
-  return { upstreamKey, upstream, passthrough, children: [upstream, passthrough] };
+  const proxy = (script: string) =>
+    spawnServer(process.execPath, [
+      '--import',
+      TSX,
+      join(ROOT, script),
+      '--upstream',
+      upstream.url,
+    ]);
+  const passthrough = await proxy('bench/passthrough-proxy.ts');
+  const children = [upstream, passthrough];
+  if (!options.parsing) return { upstreamKey, upstream, passthrough, children };
+  const parsing = await proxy('bench/parsing-proxy.ts');
+  children.push(parsing);
+  return { upstreamKey, upstream, passthrough, parsing, children };
 }
 
 /** Starts a gateway process with its own data directory, config file and virtual key. */
