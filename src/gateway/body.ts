@@ -18,6 +18,21 @@ export function isJsonContentType(header: string | undefined): boolean {
 }
 
 /**
+ * Refuses a body sent compressed (any Content-Encoding but identity). The gateway inspects the
+ * bytes as they arrive: a compressed body would be read as broken JSON, or forwarded without
+ * the header that says how to read it.
+ */
+export function refuseEncodedBody(header: string | undefined): void {
+  if (header === undefined) return;
+  const encoding = header.trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return;
+  throw new GuardError('unsupported_media_type', {
+    message:
+      'Compressed request bodies (Content-Encoding) are not supported: send it uncompressed.',
+  });
+}
+
+/**
  * Reads a request body into memory, refusing it as soon as it passes `limit` bytes, so a
  * hostile client cannot make the gateway buffer more than the profile allows.
  */

@@ -33,6 +33,8 @@ export interface RequestContext {
   reservation: { limiter: Limiter; reservation: Reservation } | null;
   /** The redacted bodies the audit event keeps, when the operator opted in. */
   bodies: AuditBodies | null;
+  /** Set once the audit event is stored: a failure after that adds no second event. */
+  recorded: boolean;
 }
 
 /** Starts the context of a request as it arrives. */
@@ -67,6 +69,7 @@ export function newContext(
     limitHeaders: null,
     reservation: null,
     bodies: null,
+    recorded: false,
   };
 }
 

@@ -3,7 +3,7 @@ import { checkRequest, reservedTokens } from '../core/request.js';
 import { GuardError } from '../errors.js';
 import { ENDPOINTS, type EndpointSpec } from '../mistral/endpoints.js';
 import { BodyRecorder } from './bodies.js';
-import { isJsonContentType, parseJsonBody, readBody } from './body.js';
+import { isJsonContentType, parseJsonBody, readBody, refuseEncodedBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { forward } from './forward.js';
 import {
@@ -46,6 +46,7 @@ export async function handleInspected(
   if (!isJsonContentType(request.headers['content-type'])) {
     throw new GuardError('unsupported_media_type');
   }
+  refuseEncodedBody(request.headers['content-encoding']);
   const body = parseJsonBody(await readBody(request.raw, policy.maxBodyBytes));
   checkRequest(endpoint, body, policy, ctx);
   const payload = body;

@@ -1,6 +1,7 @@
 import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
+import { refuseEncodedBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { forward } from './forward.js';
 import { redactErrorMessage } from './guard.js';
@@ -57,6 +58,7 @@ export async function handlePassThrough(
     throw new GuardError('body_too_large', { headers: { connection: 'close' } });
   }
   const hasBody = ctx.method !== 'GET' && ctx.method !== 'DELETE';
+  if (hasBody) refuseEncodedBody(request.headers['content-encoding']);
   const contentType = request.headers['content-type'];
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
   const abort = abortOnClientClose(reply);
@@ -93,6 +95,8 @@ export async function handlePassThrough(
       .code(res.statusCode)
       .headers({
         ...relayedHeaders(res.headers),
+        // The rebuilt body is JSON, whatever the upstream's was labelled.
+        'content-type': 'application/json; charset=utf-8',
         ...ctx.limitHeaders,
         'x-request-id': ctx.requestId,
       })

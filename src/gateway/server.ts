@@ -281,10 +281,17 @@ function policyFor(profile: Profile, key: AuthenticatedKey): EffectivePolicy {
 
 /** Writes the audit event of a request. Never throws: a failure is logged and rethrown as 500. */
 export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<void> {
+  // One event per request: when sending an answer fails after its event was stored, the failure
+  // is logged (sendError) but not recorded a second time.
+  if (ctx.recorded) return;
   deps.metrics?.observe(ctx.action, ctx.status, (performance.now() - ctx.startedAt) / 1000);
-  if (!deps.audit) return;
+  if (!deps.audit) {
+    ctx.recorded = true;
+    return;
+  }
   try {
     await deps.audit.record(toAuditEvent(ctx, deps.config.audit.clientIp));
+    ctx.recorded = true;
   } catch (cause) {
     deps.logger.error({ err: cause, requestId: ctx.requestId }, 'audit write failed');
     throw new GuardError('internal_error', { cause });
@@ -423,6 +430,11 @@ type MarkedSocket = Duplex & { mgRequest?: SocketMark | undefined };
 // The same marks by request, for when the socket is already gone from the request.
 const marks = new WeakMap<object, SocketMark>();
 
+// The headers every answer carries, as header lines for answers written straight to a socket.
+const RAW_SECURITY_HEADERS = Object.entries(SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+
 function answerClientError(error: Error & { code?: string }, socket: MarkedSocket): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
@@ -440,7 +452,8 @@ function answerClientError(error: Error & { code?: string }, socket: MarkedSocke
   const payload = JSON.stringify(body);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+      `${RAW_SECURITY_HEADERS}Content-Length: ${Buffer.byteLength(payload)}\r\n` +
+      `Connection: close\r\n\r\n${payload}`,
   );
 }
 

@@ -121,6 +121,7 @@ export class GuardRuntime {
       reservation: null,
       // Bodies are kept by the gateway's opt-in only; calls made in-process record none.
       bodies: null,
+      recorded: false,
     };
   }
 

@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { canaryUpstreamKey } from '../support/canary.js';
 import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
 
@@ -29,6 +30,11 @@ function startUpstream(): Promise<void> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      if (req.url === '/v1/files/html-error') {
+        res.writeHead(404, { 'content-type': 'text/html' });
+        res.end('<html><body>Not here</body></html>');
+        return;
+      }
       if (req.url?.startsWith('/v1/files')) {
         received.push(body.length);
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -60,6 +66,16 @@ function startUpstream(): Promise<void> {
       if (prompt === 'refuse-pii') {
         res.writeHead(422, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ object: 'error', message: 'bad value jane.doe@example.com' }));
+        return;
+      }
+      if (prompt === 'html-403') {
+        res.writeHead(403, { 'content-type': 'text/html' });
+        res.end('<html><body>Forbidden by the edge</body></html>');
+        return;
+      }
+      if (prompt === 'text-429') {
+        res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '5' });
+        res.end('slow down');
         return;
       }
       if (prompt === 'hang') return; // never answers
@@ -167,6 +183,9 @@ describe('before routing', () => {
   test('a malformed request line gets a Mistral-shaped 400', async () => {
     const answer = await raw('GARBAGE\r\n\r\n');
     assert.match(answer, /^HTTP\/1\.1 400 /);
+    // Refused before routing, and still with the headers every answer carries.
+    assert.match(answer, /\r\nx-content-type-options: nosniff\r\n/i);
+    assert.match(answer, /\r\nstrict-transport-security: max-age=\d+/i);
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
     assert.equal(body.object, 'error');
     assert.equal(body.code, 'bad_request');
@@ -307,6 +326,47 @@ describe('upstream oddities', () => {
     assert.equal(body.message, 'Invalid model: nope');
     assert.equal(body.code, '1500');
     assert.equal(body.request_id, res.headers.get('x-request-id'));
+  });
+
+  test('an upstream 4xx that is not JSON keeps its status, as JSON, with one audit event', async () => {
+    const cases: Array<[string, () => Promise<Response>, number]> = [
+      ['html-403', () => chat('html-403'), 403],
+      ['text-429', () => chat('text-429'), 429],
+      [
+        'pass-through html-404',
+        () =>
+          fetch(`${gateway.url}/v1/files/html-error`, {
+            headers: { authorization: `Bearer ${key}` },
+          }),
+        404,
+      ],
+    ];
+    for (const [name, send, status] of cases) {
+      const res = await send();
+      assert.equal(res.status, status, name);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/, name);
+      const body = (await res.json()) as { object: string; request_id: string };
+      assert.equal(body.object, 'error', name);
+      const events = (await auditEvents()).filter((e) => e.requestId === body.request_id);
+      assert.equal(events.length, 1, `${name}: ${events.length} audit events`);
+      assert.equal(events[0]!.status, status, name);
+    }
+  });
+
+  test('a compressed request body is refused as unsupported, not read as broken JSON', async () => {
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+      body: gzipSync(JSON.stringify({ model: 'mistral-small-latest', messages: [] })),
+    });
+    assert.equal(res.status, 415);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, 'unsupported_media_type');
+    assert.match(body.message, /Content-Encoding/);
   });
 
   test('an upstream error message is redacted like an answer', async () => {
