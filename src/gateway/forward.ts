@@ -12,6 +12,8 @@ export interface UpstreamKeys {
    * key, during a rotation's grace window), or null.
    */
   onUnauthorized(environment: string, keyUsed: Secret): Secret | null;
+  /** Every key held now (current and in a grace window), to keep them out of recorded text. */
+  held?(): Secret[];
   /** Per environment, whether its key is usable, for `/readyz`; never the key. */
   status?(): Record<
     string,
@@ -34,6 +36,7 @@ export function staticUpstreamKeys(keys: Record<string, Secret>): UpstreamKeys {
       return key;
     },
     onUnauthorized: () => null,
+    held: () => Object.values(keys),
     status: () =>
       Object.fromEntries(Object.entries(keys).map(([env]) => [env, { ok: true, lastError: null }])),
   };

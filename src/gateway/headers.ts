@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { safeCallerText } from './caller-text.js';
 
 /**
  * Client headers that may reach the upstream. Everything else (cookies, forwarding and identity
@@ -14,7 +15,11 @@ const FORWARDED_REQUEST_HEADERS = ['accept', 'accept-language', 'user-agent'] as
  */
 const RELAYED_RESPONSE_HEADERS = new Set(['content-type', 'retry-after']);
 
-/** Builds the headers sent upstream: allow-listed client headers plus the real key. */
+/**
+ * Builds the headers sent upstream: allow-listed client headers plus the real key. The client's
+ * headers are its own free text (a user agent with a key pasted in): what the detectors find in
+ * them is replaced before they leave.
+ */
 export function upstreamHeaders(
   client: IncomingHttpHeaders,
   upstreamKey: string,
@@ -24,7 +29,7 @@ export function upstreamHeaders(
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = client[name];
-    if (typeof value === 'string') headers[name] = value;
+    if (typeof value === 'string') headers[name] = safeCallerText(value);
   }
   headers.authorization = `Bearer ${upstreamKey}`;
   headers['x-request-id'] = requestId;

@@ -124,8 +124,10 @@ export async function handleInspected(
   return finish(answer.status, answer.json, answer.headers);
 }
 
-/** The upstream key the gateway would use for this request, to keep it out of stored bodies. */
+/** The upstream keys the gateway holds, to keep them out of stored bodies. */
 function ownKeys(deps: HandlerDeps, ctx: RequestContext): string[] {
+  const held = deps.upstreamKeys.held?.();
+  if (held) return held.map((key) => key.reveal());
   try {
     return [deps.upstreamKeys.current(ctx.environment!).reveal()];
   } catch {

@@ -12,10 +12,10 @@ import type { Config } from '../config/load.js';
 import type { Profile } from '../config/schema.js';
 import { isLoopbackHost } from '../config/schema.js';
 import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors.js';
-import { redactText } from '../guard/index.js';
 import type { Logger } from '../logging.js';
 import { type EffectivePolicy, effectivePolicy } from '../policy/policy.js';
 import { adminTokenMatches, registerAdmin } from './admin.js';
+import { safeCallerText } from './caller-text.js';
 import { newContext, type RequestContext } from './context.js';
 import { staticUpstreamKeys, type UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
@@ -75,6 +75,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(deps.auditHealthy ? { auditHealthy: deps.auditHealthy } : {}),
   });
   const transport = createTransport(config, deps.logger);
+  const handlerDeps: HandlerDeps = { ...deps, upstream, guards, limits, upstreamKeys, metrics };
   const app = Fastify({
     ...(transport.https ? { https: transport.https } : {}),
     // Fastify would build a child logger for every request; the gateway logs outcomes itself,
@@ -105,7 +106,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     clientErrorHandler: answerClientError,
     frameworkErrors: (error, request, reply) =>
-      sendError(request, reply, new GuardError('bad_request', { cause: error }), deps),
+      sendError(request, reply, new GuardError('bad_request', { cause: error }), handlerDeps),
   });
   app.server.headersTimeout = Math.min(
     config.server.headersTimeoutMs,
@@ -121,7 +122,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // HTTP/1.1 requires Host (RFC 9112, 3.2); its absence is answered here, in the API's shape.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       const missing = new GuardError('bad_request', { message: 'The Host header is missing.' });
-      void sendError(request, reply, missing, deps);
+      void sendError(request, reply, missing, handlerDeps);
       return;
     }
     done();
@@ -140,7 +141,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // Operational figures, never content or keys; for loopback scrapers or the admin token.
   app.get('/metrics', async (request, reply) => {
     if (!metricsAllowed(request, deps.admin?.token)) {
-      return sendError(request, reply, new GuardError('admin_forbidden'), deps);
+      return sendError(request, reply, new GuardError('admin_forbidden'), handlerDeps);
     }
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.text());
   });
@@ -159,19 +160,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   }
 
-  const handlerDeps: HandlerDeps = { ...deps, upstream, guards, limits, upstreamKeys, metrics };
   const api = (request: FastifyRequest, reply: FastifyReply) =>
     handleApi(request, reply, handlerDeps);
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: api });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: api });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new GuardError('not_found'), deps),
+    sendError(request, reply, new GuardError('not_found'), handlerDeps),
   );
   app.setErrorHandler((error, request, reply) => {
     if (reply.sent || reply.raw.headersSent) return;
     const mapped = mapFrameworkError(error);
-    return sendError(request, reply, mapped, deps);
+    return sendError(request, reply, mapped, handlerDeps);
   });
 
   return {
@@ -290,27 +290,14 @@ export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<vo
     return;
   }
   try {
-    await deps.audit.record(toAuditEvent(ctx, deps.config.audit.clientIp));
+    // The gateway's own upstream keys, replaced wherever a caller's text carried one.
+    const ownKeys = deps.upstreamKeys?.held?.().map((key) => key.reveal()) ?? [];
+    await deps.audit.record(toAuditEvent(ctx, deps.config.audit.clientIp, ownKeys));
     ctx.recorded = true;
   } catch (cause) {
     deps.logger.error({ err: cause, requestId: ctx.requestId }, 'audit write failed');
     throw new GuardError('internal_error', { cause });
   }
-}
-
-// User agents and paths repeat (one per client library, one per endpoint), so each distinct
-// text is scanned once.
-const scanned = new Map<string, string>();
-
-/** A caller's text with anything sensitive in it replaced; remembered for the next request. */
-function safeText(text: string): string {
-  let safe = scanned.get(text);
-  if (safe === undefined) {
-    safe = redactText(text).text;
-    if (scanned.size >= 4096) scanned.clear();
-    scanned.set(text, safe);
-  }
-  return safe;
 }
 
 /** How much of a client address the audit trail keeps. */
@@ -330,11 +317,16 @@ export function recordedIp(address: string, mode: IpRecording): string | null {
   return null;
 }
 
-/** The audit event of a request: an explicit list of fields, never a key or a body. */
+/**
+ * The audit event of a request: an explicit list of fields, never a key or a body. `ownKeys`
+ * are the gateway's upstream keys, replaced wherever a caller's text carried one.
+ */
 export function toAuditEvent(
   ctx: RequestContext,
   mode: IpRecording = 'full',
+  ownKeys: readonly string[] = [],
 ): Parameters<AuditRecorder['record']>[0] {
+  const safeText = (text: string) => safeCallerText(text, ownKeys);
   return {
     requestId: ctx.requestId,
     action: ctx.action,

@@ -153,6 +153,19 @@ export class UpstreamKeyProvider {
     throw new GuardError('upstream_auth_failed', { cause });
   }
 
+  /**
+   * Every upstream key the gateway holds, current ones and those in a rotation's grace window,
+   * so a caller's text that carries one can have it replaced. Without I/O.
+   */
+  held(): Secret[] {
+    const keys: Secret[] = [];
+    for (const state of this.#states.values()) {
+      if (state.current) keys.push(state.current.secret);
+      if (state.previous) keys.push(state.previous.entry.secret);
+    }
+    return keys;
+  }
+
   /** The previous key of `environment` while its grace window lasts after a rotation. */
   fallback(environment: string): Secret | null {
     const state = this.#states.get(environment);

@@ -486,6 +486,27 @@ async function waitForAudit(match: (e: Record<string, unknown>) => boolean) {
 }
 
 describe('audit trail and secrets', () => {
+  test('keys pasted into a user agent reach neither the upstream nor the audit trail', async () => {
+    const before = mock.requests.length;
+    const res = await call('/v1/chat/completions', {
+      method: 'POST',
+      body: chat('mistral-small-latest', 'Say hello'),
+      headers: {
+        'user-agent': `app/1.0 (key=${appKey}; upstream=${UPSTREAM_KEY})`,
+        'x-request-id': 'ua-with-keys',
+      },
+    });
+    assert.equal(res.status, 200);
+    const forwarded = String(mock.requests.slice(before).at(-1)?.headers['user-agent']);
+    assert.match(forwarded, /^app\/1\.0 \(key=\[REDACTED:VIRTUAL_KEY\]/);
+    assert.ok(!forwarded.includes(appKey), 'the virtual key was forwarded upstream');
+    const event = await waitForAudit((e) => e.requestId === 'ua-with-keys');
+    const stored = String(event.userAgent);
+    assert.ok(!stored.includes(appKey), 'the virtual key is in the audit trail');
+    assert.ok(!stored.includes(UPSTREAM_KEY), 'the upstream key is in the audit trail');
+    assert.match(stored, /upstream=\[REDACTED:UPSTREAM_KEY\]/);
+  });
+
   test('every request left exactly one audit event, with no key or prompt in it', async () => {
     // Events of streamed answers are written before [DONE]; give in-flight writes a moment.
     const tail = await cli(['audit', 'tail', '-n', '1000', '--json']);
