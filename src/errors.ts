@@ -218,6 +218,11 @@ export interface GuardErrorOptions {
   /** Overrides the catalogue status (used to relay an upstream status). */
   status?: number;
   headers?: Record<string, string>;
+  /**
+   * The virtual key a refusal is about, when it was found but may not be used (revoked,
+   * expired, rotated): the audit trail names it; never sent to a caller.
+   */
+  subject?: { id: string; name: string; environment: string };
   /** Internal detail for the log; never sent to a caller. */
   cause?: unknown;
 }
@@ -233,6 +238,7 @@ export class GuardError extends Error {
   readonly param: string | null;
   readonly issues: FieldIssue[] | undefined;
   readonly headers: Record<string, string> | undefined;
+  readonly subject: GuardErrorOptions['subject'];
 
   constructor(code: ErrorCode, options: GuardErrorOptions = {}) {
     const info: CodeInfo = ERROR_CODES[code];
@@ -244,6 +250,7 @@ export class GuardError extends Error {
     this.param = options.param ?? null;
     this.issues = options.issues;
     this.headers = options.headers;
+    this.subject = options.subject;
   }
 }
 

@@ -257,7 +257,19 @@ async function authenticate(
   authenticator: Authenticator,
   config: Config,
 ): Promise<void> {
-  const key = await authenticator.authenticate(request.headers.authorization);
+  let key: AuthenticatedKey;
+  try {
+    key = await authenticator.authenticate(request.headers.authorization);
+  } catch (error) {
+    // A key that was found but may not be used is named in the trail: who kept trying it.
+    const subject = isGuardError(error) ? error.subject : undefined;
+    if (subject) {
+      ctx.keyId = subject.id;
+      ctx.keyName = subject.name;
+      ctx.environment = subject.environment;
+    }
+    throw error;
+  }
   ctx.keyId = key.id;
   ctx.keyName = key.name;
   ctx.environment = key.environment;

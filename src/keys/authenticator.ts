@@ -185,7 +185,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
 
     const status = keyStatus(record, now.getTime());
-    if (status !== 'active') throw new GuardError(REFUSALS[status]);
+    if (status !== 'active') {
+      const subject = { id: record.id, name: record.name, environment: record.environment };
+      throw new GuardError(REFUSALS[status], { subject });
+    }
     return record;
   }
 

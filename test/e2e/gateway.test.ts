@@ -19,6 +19,8 @@ let dataDir: string;
 let appKey: string;
 let revokedKey: string;
 let expiredKey: string;
+let revokedId: string;
+let expiredId: string;
 /** Requests sent to the gateway's API (not /healthz): each must leave one audit event. */
 let sent = 0;
 const cliOutputs: CliResult[] = [];
@@ -85,6 +87,7 @@ before(async () => {
   appKey = JSON.parse(created.stdout).key;
   const revoked = JSON.parse((await cli(['keys', 'create', '--name', 'old', '--json'])).stdout);
   revokedKey = revoked.key;
+  revokedId = revoked.id;
   assert.equal((await cli(['keys', 'revoke', revoked.id])).code, 0);
   const store = openSqliteKeyStore(dataDir);
   const expired = await store.create({
@@ -93,6 +96,7 @@ before(async () => {
     expiresAt: new Date(Date.now() - 60_000).toISOString(),
   });
   expiredKey = expired.key;
+  expiredId = expired.record.id;
   await store.close();
 
   gateway = await startGatewayProcess({
@@ -486,6 +490,23 @@ async function waitForAudit(match: (e: Record<string, unknown>) => boolean) {
 }
 
 describe('audit trail and secrets', () => {
+  test('attempts with a revoked or expired key are recorded under that key', async () => {
+    for (const [key, id, name, code] of [
+      [revokedKey, revokedId, 'old', 'revoked_api_key'],
+      [expiredKey, expiredId, 'expired', 'expired_api_key'],
+    ] as const) {
+      const requestId = `refused-${name}`;
+      const res = await call('/v1/models', { key, headers: { 'x-request-id': requestId } });
+      assert.equal(res.status, 401);
+      assert.equal(res.json.code, code);
+      assert.ok(!res.text.includes(id), 'the refusal names the key to the caller');
+      const event = await waitForAudit((e) => e.requestId === requestId);
+      assert.equal(event.keyId, id);
+      assert.equal(event.keyName, name);
+      assert.equal(event.errorCode, code);
+    }
+  });
+
   test('keys pasted into a user agent reach neither the upstream nor the audit trail', async () => {
     const before = mock.requests.length;
     const res = await call('/v1/chat/completions', {

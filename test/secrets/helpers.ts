@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/logging.js';
@@ -44,6 +46,9 @@ export function configWith(
   return configSchema.parse({
     environment: environments[0],
     environments,
+    // A data directory that does not exist: no key-age file is written, and never into the
+    // checkout's own `./.mistral-guard` from a quick start.
+    dataDir: join(tmpdir(), 'mg-secrets-no-data-dir'),
     upstream: { baseUrl },
     upstreamKey: { verify: false, ...upstreamKey },
   });
