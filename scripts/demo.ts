@@ -16,6 +16,12 @@ import {
   TSX,
 } from '../test/support/processes.js';
 
+/** The streamed answer of the demo: long enough for the guard to release it as it arrives. */
+const STREAMED =
+  'A stream sends the answer as it is written, event by event. The gateway relays each event ' +
+  'as soon as its content guard has looked at it, so a client sees the text grow while the ' +
+  'model is still writing, and the audit event is stored before the final marker goes out.';
+
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const step = (text: string) => say(`\n\x1b[1m== ${text}\x1b[0m`);
 
@@ -102,12 +108,17 @@ async function main(): Promise<void> {
     step('A streamed chat completion');
     const stream = await client.chat.stream({
       model: 'mistral-small-latest',
-      messages: [{ role: 'user', content: 'Stream this back to me, please. [[echo]] [[chunk:6]]' }],
+      messages: [
+        { role: 'user', content: `Tell me about streams. [[reply:${STREAMED}]] [[chunk:10]]` },
+      ],
     });
-    process.stdout.write('assistant: ');
+    // Deltas are printed between bars, empty ones left out. The content guard holds back the
+    // last hundred or so characters until it can rule out a secret split across events, so the
+    // first events arrive empty and the last one carries that tail.
+    process.stdout.write('assistant: |');
     for await (const event of stream) {
       const delta = event.data.choices[0]?.delta?.content;
-      if (typeof delta === 'string') process.stdout.write(`${delta}|`);
+      if (typeof delta === 'string' && delta !== '') process.stdout.write(`${delta}|`);
     }
     say('');
 
