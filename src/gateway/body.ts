@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import sjson from 'secure-json-parse';
 import { GuardError } from '../errors.js';
 
@@ -17,18 +17,26 @@ export function isJsonContentType(header: string | undefined): boolean {
   return charset === undefined || charset.toLowerCase() === 'utf-8';
 }
 
+/** A Content-Encoding that leaves the body as it is. */
+const IDENTITY = /^\s*(?:identity)?\s*$/i;
+
 /**
- * Refuses a body sent compressed (any Content-Encoding but identity). The gateway inspects the
- * bytes as they arrive: a compressed body would be read as broken JSON, or forwarded without
- * the header that says how to read it.
+ * Refuses a body sent compressed: any Content-Encoding but identity, or a Transfer-Encoding
+ * other than chunked (`gzip, chunked`). The gateway inspects the bytes as they arrive: a
+ * compressed body would be read as broken JSON, or forwarded without the header that says how
+ * to read it.
  */
-export function refuseEncodedBody(header: string | undefined): void {
-  if (header === undefined) return;
-  const encoding = header.trim().toLowerCase();
-  if (encoding === '' || encoding === 'identity') return;
+export function refuseEncodedBody(headers: IncomingHttpHeaders): void {
+  const content = headers['content-encoding'];
+  const transfer = headers['transfer-encoding'];
+  const encoded =
+    (content !== undefined && !IDENTITY.test(content)) ||
+    (transfer !== undefined &&
+      transfer.split(',').some((c) => c.trim().toLowerCase() !== 'chunked'));
+  if (!encoded) return;
   throw new GuardError('unsupported_media_type', {
     message:
-      'Compressed request bodies (Content-Encoding) are not supported: send it uncompressed.',
+      'Compressed request bodies (Content-Encoding, Transfer-Encoding) are not supported: send it uncompressed.',
   });
 }
 

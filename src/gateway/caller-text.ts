@@ -1,3 +1,4 @@
+import { GuardError } from '../errors.js';
 import { redactText } from '../guard/index.js';
 
 /** What the gateway's own upstream key becomes wherever a caller's text carried it. */
@@ -7,11 +8,31 @@ export const UPSTREAM_KEY_MARK = '[REDACTED:UPSTREAM_KEY]';
 // distinct text is scanned once.
 const scanned = new Map<string, string>();
 const MAX_REMEMBERED = 4096;
+const PERCENT_BYTE = /%[0-9A-Fa-f]{2}/g;
+
+/**
+ * `text` with every one of the gateway's own upstream keys replaced, written plainly or
+ * percent-encoded (as in a path). Detectors cannot tell such a key from any other token; the
+ * gateway knows its keys exactly.
+ */
+export function replaceOwnKeys(text: string, ownKeys: readonly string[]): string {
+  let out = text;
+  for (const key of ownKeys) {
+    if (key.length >= 8 && out.includes(key)) out = out.replaceAll(key, UPSTREAM_KEY_MARK);
+  }
+  if (ownKeys.length === 0 || !out.includes('%')) return out;
+  // Each escape decodes to one byte: enough for keys, which are ASCII.
+  const decoded = out.replace(PERCENT_BYTE, (escape) =>
+    String.fromCharCode(Number.parseInt(escape.slice(1), 16)),
+  );
+  return ownKeys.some((key) => key.length >= 8 && decoded.includes(key))
+    ? replaceOwnKeys(decoded, ownKeys)
+    : out;
+}
 
 /**
  * A text the caller chose (path, model name, user agent) with anything sensitive in it replaced:
- * what the default detectors find, and the gateway's own upstream keys, which look like any
- * other token to a detector but are known here exactly.
+ * what the default detectors find, and the gateway's own upstream keys.
  */
 export function safeCallerText(text: string, ownKeys: readonly string[] = []): string {
   let safe = scanned.get(text);
@@ -20,8 +41,23 @@ export function safeCallerText(text: string, ownKeys: readonly string[] = []): s
     if (scanned.size >= MAX_REMEMBERED) scanned.clear();
     scanned.set(text, safe);
   }
-  for (const key of ownKeys) {
-    if (key.length >= 8 && safe.includes(key)) safe = safe.replaceAll(key, UPSTREAM_KEY_MARK);
-  }
-  return safe;
+  return ownKeys.length === 0 ? safe : replaceOwnKeys(safe, ownKeys);
+}
+
+/** True when a caller's text holds something `safeCallerText` would replace. */
+export function holdsSecret(text: string, ownKeys: readonly string[] = []): boolean {
+  return safeCallerText(text, ownKeys) !== text;
+}
+
+/**
+ * Refuses a request whose `field` (a model name, a path) holds what looks like a secret, such as
+ * a key pasted into the wrong place. Those travel to the upstream as written, so the request is
+ * refused rather than sent; the message names the field, never its value.
+ */
+export function refuseSecretIn(text: string, field: string, ownKeys: readonly string[]): void {
+  if (!holdsSecret(text, ownKeys)) return;
+  throw new GuardError('invalid_request', {
+    message: `${field} holds what looks like a secret; the request was not sent.`,
+    param: field,
+  });
 }

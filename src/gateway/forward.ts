@@ -27,6 +27,11 @@ export interface UpstreamKeys {
   >;
 }
 
+/** The upstream keys the gateway holds, as text, to keep them out of what it passes on. */
+export function heldKeys(keys: UpstreamKeys): string[] {
+  return keys.held?.().map((key) => key.reveal()) ?? [];
+}
+
 /** Upstream keys fixed at start, as `loadConfig` found them in the environment. */
 export function staticUpstreamKeys(keys: Record<string, Secret>): UpstreamKeys {
   return {

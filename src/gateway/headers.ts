@@ -18,18 +18,19 @@ const RELAYED_RESPONSE_HEADERS = new Set(['content-type', 'retry-after']);
 /**
  * Builds the headers sent upstream: allow-listed client headers plus the real key. The client's
  * headers are its own free text (a user agent with a key pasted in): what the detectors find in
- * them is replaced before they leave.
+ * them, and the gateway's own keys (`ownKeys`), are replaced before they leave.
  */
 export function upstreamHeaders(
   client: IncomingHttpHeaders,
   upstreamKey: string,
   requestId: string,
   contentType?: string,
+  ownKeys: readonly string[] = [upstreamKey],
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = client[name];
-    if (typeof value === 'string') headers[name] = safeCallerText(value);
+    if (typeof value === 'string') headers[name] = safeCallerText(value, ownKeys);
   }
   headers.authorization = `Bearer ${upstreamKey}`;
   headers['x-request-id'] = requestId;

@@ -4,8 +4,8 @@ import { GuardError } from '../errors.js';
 import { ENDPOINTS, type EndpointSpec } from '../mistral/endpoints.js';
 import { BodyRecorder } from './bodies.js';
 import { isJsonContentType, parseJsonBody, readBody, refuseEncodedBody } from './body.js';
-import type { RequestContext } from './context.js';
-import { forward } from './forward.js';
+import { refuseSecretIn } from './caller-text.js';
+import { forward, heldKeys } from './forward.js';
 import {
   guardForKey,
   inspectAnswer,
@@ -46,9 +46,11 @@ export async function handleInspected(
   if (!isJsonContentType(request.headers['content-type'])) {
     throw new GuardError('unsupported_media_type');
   }
-  refuseEncodedBody(request.headers['content-encoding']);
+  refuseEncodedBody(request.headers);
   const body = parseJsonBody(await readBody(request.raw, policy.maxBodyBytes));
   checkRequest(endpoint, body, policy, ctx);
+  const own = heldKeys(deps.upstreamKeys);
+  if (ctx.model !== null) refuseSecretIn(ctx.model, 'model', own);
   const payload = body;
   const profileGuard = deps.guards.get(ctx.environment!);
   const guard = profileGuard && guardForKey(profileGuard, policy.keyGuard);
@@ -56,7 +58,7 @@ export async function handleInspected(
   // blocked request is on record too (redacted like any other).
   const bodies =
     guard && deps.config.audit.bodies.store
-      ? new BodyRecorder(deps.config.audit.bodies.maxBytes, guard.scanner, ownKeys(deps, ctx))
+      ? new BodyRecorder(deps.config.audit.bodies.maxBytes, guard.scanner, own)
       : null;
   if (bodies) {
     bodies.request(payload);
@@ -72,7 +74,7 @@ export async function handleInspected(
   const res = await forward(deps.upstream, deps.upstreamKeys, ctx, (key) => ({
     method: 'POST',
     path: endpoint.path,
-    headers: upstreamHeaders(request.headers, key, ctx.requestId, 'application/json'),
+    headers: upstreamHeaders(request.headers, key, ctx.requestId, 'application/json', own),
     body: JSON.stringify(payload),
     abort,
   }));
@@ -115,23 +117,11 @@ export async function handleInspected(
     }
     return;
   }
-  const answer = await readUpstreamJson(res, ctx);
+  const answer = await readUpstreamJson(res, ctx, own);
   if (guard?.inspectsOutput && ctx.guard && answer.status < 300) {
     inspectAnswer(guard, answer.json, ctx.guard, deps.logger);
   }
   if (answer.status >= 400) redactErrorMessage(guard, answer.json);
   if (bodies) ctx.bodies = bodies.response(answer.json);
   return finish(answer.status, answer.json, answer.headers);
-}
-
-/** The upstream keys the gateway holds, to keep them out of stored bodies. */
-function ownKeys(deps: HandlerDeps, ctx: RequestContext): string[] {
-  const held = deps.upstreamKeys.held?.();
-  if (held) return held.map((key) => key.reveal());
-  try {
-    return [deps.upstreamKeys.current(ctx.environment!).reveal()];
-  } catch {
-    // No key for the environment: forwarding says so; there is nothing to keep out.
-    return [];
-  }
 }

@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import { modelAllowed } from '../policy/policy.js';
-import { forward } from './forward.js';
+import { refuseSecretIn } from './caller-text.js';
+import { forward, heldKeys } from './forward.js';
+import { redactErrorMessage } from './guard.js';
 import { upstreamHeaders } from './headers.js';
-import { readUpstreamJson } from './relay.js';
+import { abortOnClientClose, readUpstreamJson } from './relay.js';
 import type { HandlerDeps } from './server.js';
 
 type Finish = (status: number, body: unknown, headers?: Record<string, string>) => Promise<unknown>;
@@ -21,7 +23,7 @@ const MODEL_ID = /^[A-Za-z0-9._:-]{1,200}$/;
  */
 export async function handleModels(
   request: FastifyRequest,
-  _reply: FastifyReply,
+  reply: FastifyReply,
   deps: HandlerDeps,
   finish: Finish,
 ): Promise<unknown> {
@@ -29,17 +31,24 @@ export async function handleModels(
   const policy = ctx.policy!;
   const id = ctx.path.length > '/v1/models/'.length ? ctx.path.slice('/v1/models/'.length) : null;
   ctx.action = id ? 'models.retrieve' : 'models.list';
+  const own = heldKeys(deps.upstreamKeys);
   if (id !== null) {
     if (!MODEL_ID.test(id)) throw new GuardError('not_found', { message: 'No such model.' });
     ctx.model = id;
+    refuseSecretIn(id, 'model_id', own);
     if (!modelAllowed(policy, id)) throw new GuardError('model_not_allowed', { param: 'model_id' });
   }
+  const abort = abortOnClientClose(reply);
   const res = await forward(deps.upstream, deps.upstreamKeys, ctx, (key) => ({
     method: 'GET',
     path: id ? `/v1/models/${encodeURIComponent(id)}` : '/v1/models',
-    headers: upstreamHeaders(request.headers, key, ctx.requestId),
+    headers: upstreamHeaders(request.headers, key, ctx.requestId, undefined, own),
+    abort,
   }));
-  const answer = await readUpstreamJson(res, ctx);
+  const answer = await readUpstreamJson(res, ctx, own);
+  if (answer.status >= 400) {
+    redactErrorMessage(deps.guards.get(ctx.environment!), answer.json);
+  }
   if (answer.status !== 200 || id !== null)
     return finish(answer.status, answer.json, answer.headers);
 

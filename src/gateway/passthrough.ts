@@ -2,8 +2,9 @@ import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import { refuseEncodedBody } from './body.js';
+import { refuseSecretIn } from './caller-text.js';
 import type { RequestContext } from './context.js';
-import { forward } from './forward.js';
+import { forward, heldKeys } from './forward.js';
 import { redactErrorMessage } from './guard.js';
 import { relayedHeaders, upstreamHeaders } from './headers.js';
 import { abortOnClientClose, upstreamErrorBody } from './relay.js';
@@ -58,9 +59,12 @@ export async function handlePassThrough(
     throw new GuardError('body_too_large', { headers: { connection: 'close' } });
   }
   const hasBody = ctx.method !== 'GET' && ctx.method !== 'DELETE';
-  if (hasBody) refuseEncodedBody(request.headers['content-encoding']);
+  if (hasBody) refuseEncodedBody(request.headers);
   const contentType = request.headers['content-type'];
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+  // The path and query go upstream as written: a key or personal data in them is refused.
+  const own = heldKeys(deps.upstreamKeys);
+  refuseSecretIn(ctx.path + query, 'path', own);
   const abort = abortOnClientClose(reply);
   const res = await forward(
     deps.upstream,
@@ -69,7 +73,7 @@ export async function handlePassThrough(
     (key) => ({
       method: ctx.method,
       path: ctx.path + query,
-      headers: upstreamHeaders(request.headers, key, ctx.requestId, contentType),
+      headers: upstreamHeaders(request.headers, key, ctx.requestId, contentType, own),
       body: hasBody ? capped(request.raw, ctx.policy!.maxBodyBytes) : null,
       abort,
     }),
@@ -87,7 +91,7 @@ export async function handlePassThrough(
   if (res.statusCode >= 400 && res.statusCode < 500) {
     // Error bodies are rebuilt, never relayed: they could carry upstream internals.
     const raw = await res.body.text().catch(() => '');
-    const body = upstreamErrorBody(raw, ctx.requestId);
+    const body = upstreamErrorBody(raw, ctx.requestId, own);
     redactErrorMessage(deps.guards.get(ctx.environment!), body);
     ctx.status = res.statusCode;
     await record(ctx, deps);

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { GuardError } from '../errors.js';
 import { createSseParser, formatSseEvent } from '../mistral/sse.js';
+import { replaceOwnKeys } from './caller-text.js';
 import { applyUsage, type RequestContext } from './context.js';
 import { relayedHeaders } from './headers.js';
 import { Cancellation, type UpstreamResponse, upstreamFailure } from './upstream.js';
@@ -48,6 +49,7 @@ function readAll(res: UpstreamResponse): Promise<Buffer> {
 export async function readUpstreamJson(
   res: UpstreamResponse,
   ctx: RequestContext,
+  ownKeys: readonly string[] = [],
 ): Promise<BufferedAnswer> {
   ctx.upstreamStatus = res.statusCode;
   let raw: Buffer;
@@ -69,7 +71,8 @@ export async function readUpstreamJson(
     throw new GuardError(code, { cause: new Error(`upstream answered ${status}`) });
   }
   if (status >= 400) {
-    return { status, headers, json: upstreamErrorBody(raw.toString('utf8'), ctx.requestId) };
+    const json = upstreamErrorBody(raw.toString('utf8'), ctx.requestId, ownKeys);
+    return { status, headers, json };
   }
   let json: unknown;
   try {
@@ -100,7 +103,11 @@ const MAX_UPSTREAM_MESSAGE = 2000;
  * The error body a client gets for an upstream 4xx: Mistral's fields, read leniently and rebuilt
  * (nothing else the upstream sent is passed on), with the gateway's request id.
  */
-export function upstreamErrorBody(raw: string, requestId: string): Record<string, unknown> {
+export function upstreamErrorBody(
+  raw: string,
+  requestId: string,
+  ownKeys: readonly string[] = [],
+): Record<string, unknown> {
   let parsed: Record<string, unknown> = {};
   try {
     const value: unknown = JSON.parse(raw);
@@ -118,9 +125,10 @@ export function upstreamErrorBody(raw: string, requestId: string): Record<string
   }
   return {
     object: 'error',
+    // An upstream that quotes the key it was sent must not hand it to the caller.
     message:
       typeof message === 'string' && message.length > 0
-        ? message.slice(0, MAX_UPSTREAM_MESSAGE)
+        ? replaceOwnKeys(message.slice(0, MAX_UPSTREAM_MESSAGE), ownKeys)
         : 'The upstream API refused the request.',
     type: typeof parsed.type === 'string' ? parsed.type.slice(0, 100) : 'invalid_request_error',
     param: scalar(parsed.param),

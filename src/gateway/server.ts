@@ -388,16 +388,22 @@ export async function sendError(
   } catch (auditError) {
     const fallback = toErrorBody(auditError, ctx.requestId);
     if (reply.sent || reply.raw.headersSent) return;
-    return reply.code(fallback.status).send(fallback.body);
+    return reply.code(fallback.status).headers(SECURITY_HEADERS).send(fallback.body);
   }
   if (reply.sent || reply.raw.headersSent) {
     if (!reply.raw.writableEnded) reply.raw.end();
     return;
   }
   const headers = isGuardError(error) ? (error.headers ?? {}) : {};
+  // Refusals the framework makes before the gateway's hooks run carry them too.
   return reply
     .code(status)
-    .headers({ ...ctx.limitHeaders, ...headers, 'x-request-id': ctx.requestId })
+    .headers({
+      ...SECURITY_HEADERS,
+      ...ctx.limitHeaders,
+      ...headers,
+      'x-request-id': ctx.requestId,
+    })
     .send(body);
 }
 

@@ -41,6 +41,11 @@ function startUpstream(): Promise<void> {
         res.end('{"ok":true}');
         return;
       }
+      if (req.url === '/v1/models/leaky-model') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: `no model for ${UPSTREAM_KEY} (jane.doe@example.com)` }));
+        return;
+      }
       if (req.url === '/v1/models') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(
@@ -78,6 +83,11 @@ function startUpstream(): Promise<void> {
         res.end('slow down');
         return;
       }
+      if (prompt === 'quote-key') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'error', message: `bad key ${UPSTREAM_KEY} here` }));
+        return;
+      }
       if (prompt === 'hang') return; // never answers
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = (content: string, finish: string | null) =>
@@ -112,7 +122,7 @@ async function auditEvents(): Promise<Array<Record<string, unknown>>> {
 }
 
 /** Sends raw bytes and returns what the gateway answered before closing. */
-function raw(bytes: string, { wait = 5000 } = {}): Promise<string> {
+function raw(bytes: string | Buffer, { wait = 5000 } = {}): Promise<string> {
   const url = new URL(gateway.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
@@ -351,6 +361,81 @@ describe('upstream oddities', () => {
       assert.equal(events.length, 1, `${name}: ${events.length} audit events`);
       assert.equal(events[0]!.status, status, name);
     }
+  });
+
+  test('an upstream that quotes the gateway key in an error does not pass it on', async () => {
+    const res = await chat('quote-key');
+    assert.equal(res.status, 400);
+    const text = await res.text();
+    assert.ok(!text.includes(UPSTREAM_KEY), 'the upstream key reached the client');
+    assert.match(text, /bad key \[REDACTED:UPSTREAM_KEY\] here/);
+
+    const model = await fetch(`${gateway.url}/v1/models/leaky-model`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(model.status, 404);
+    const modelText = await model.text();
+    assert.ok(!modelText.includes(UPSTREAM_KEY), 'the upstream key reached the client');
+    assert.ok(!modelText.includes('jane.doe@example.com'), 'the model error was not redacted');
+  });
+
+  test('a secret in a model name or a pass-through path is refused, not forwarded', async () => {
+    const model = await chat('hi', { model: key });
+    assert.equal(model.status, 400);
+    const modelBody = (await model.json()) as { code: string; param: string; message: string };
+    assert.equal(modelBody.code, 'invalid_request');
+    assert.equal(modelBody.param, 'model');
+    assert.ok(!JSON.stringify(modelBody).includes(key), 'the refusal echoes the key');
+
+    const before = received.length;
+    const encoded = `${UPSTREAM_KEY.slice(0, 4)}%${UPSTREAM_KEY.charCodeAt(4).toString(16)}${UPSTREAM_KEY.slice(5)}`;
+    for (const path of [
+      `/v1/files/${UPSTREAM_KEY}`,
+      `/v1/files/${encoded}`,
+      `/v1/files?purpose=${encodeURIComponent(key)}`,
+      '/v1/files/jane.doe@example.com',
+    ]) {
+      const res = await fetch(gateway.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(res.status, 400, path);
+      const body = (await res.json()) as { param: string };
+      assert.equal(body.param, 'path', path);
+    }
+    assert.equal(received.length, before, 'a path holding a secret reached the upstream');
+    const events = await auditEvents();
+    const trail = JSON.stringify(events);
+    assert.ok(!trail.includes(UPSTREAM_KEY) && !trail.includes(encoded), 'upstream key in trail');
+  });
+
+  test('a body compressed by its transfer coding is refused as unsupported', async () => {
+    const before = received.length;
+    const gz = gzipSync('{"purpose":"batch"}');
+    const answer = await raw(
+      Buffer.concat([
+        Buffer.from(
+          `POST /v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+            'Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n' +
+            `Connection: close\r\n\r\n${gz.length.toString(16)}\r\n`,
+        ),
+        gz,
+        Buffer.from('\r\n0\r\n\r\n'),
+      ]),
+    );
+    assert.match(answer, /^HTTP\/1\.1 415 /);
+    assert.match(answer, /"code":"unsupported_media_type"/);
+    assert.equal(received.length, before);
+  });
+
+  test('a request the framework refuses still carries the security headers', async () => {
+    const res = await fetch(`${gateway.url}/v1/files/%zz`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=\d+/);
   });
 
   test('a compressed request body is refused as unsupported, not read as broken JSON', async () => {

@@ -521,6 +521,7 @@ describe('audit trail and secrets', () => {
     const forwarded = String(mock.requests.slice(before).at(-1)?.headers['user-agent']);
     assert.match(forwarded, /^app\/1\.0 \(key=\[REDACTED:VIRTUAL_KEY\]/);
     assert.ok(!forwarded.includes(appKey), 'the virtual key was forwarded upstream');
+    assert.ok(!forwarded.includes(UPSTREAM_KEY), 'the upstream key was forwarded in a header');
     const event = await waitForAudit((e) => e.requestId === 'ua-with-keys');
     const stored = String(event.userAgent);
     assert.ok(!stored.includes(appKey), 'the virtual key is in the audit trail');

@@ -184,45 +184,52 @@ describe('upstream resilience', () => {
     mocks.push(mock);
     const { gateway, key, cwd, dataDir } = await setUp('retry-abandoned', [], mock.url);
     children.push(gateway);
-    // The upstream asks for 4 s before a retry; the client gives up after 300 ms.
-    mock.setFault({ mode: '500', status: 503, retryAfterSeconds: 4, count: 1 });
-    const before = mock.requests.length;
-    const leaving = new AbortController();
-    setTimeout(() => leaving.abort(), 300);
-    await assert.rejects(
-      fetch(`${gateway.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${key}`,
-          'content-type': 'application/json',
-          'x-request-id': 'left-during-retry',
+    const requests: Array<[string, RequestInit]> = [
+      [
+        '/v1/chat/completions',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: chatBody(),
         },
-        body: chatBody(),
-        signal: leaving.signal,
-      }),
-    );
-    let event: { errorCode: string | null; latencyMs: number } | undefined;
-    for (let i = 0; i < 40 && !event; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const tail = await runCli(['audit', 'tail', '--json', '--data-dir', dataDir], { cwd });
-      event = tail.stdout
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line))
-        .find((e) => e.requestId === 'left-during-retry');
+      ],
+      ['/v1/models', { method: 'GET' }],
+    ];
+    for (const [path, init] of requests) {
+      // The upstream asks for 4 s before a retry; the client gives up after 300 ms.
+      mock.setFault({ mode: '500', status: 503, retryAfterSeconds: 4, count: 1 });
+      const before = mock.requests.length;
+      const requestId = `left-during-retry${path.replaceAll('/', '-')}`;
+      const leaving = new AbortController();
+      setTimeout(() => leaving.abort(), 300);
+      await assert.rejects(
+        fetch(gateway.url + path, {
+          ...init,
+          headers: {
+            ...(init.headers as Record<string, string>),
+            authorization: `Bearer ${key}`,
+            'x-request-id': requestId,
+          },
+          signal: leaving.signal,
+        }),
+      );
+      let event: { errorCode: string | null; latencyMs: number } | undefined;
+      for (let i = 0; i < 40 && !event; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const tail = await runCli(['audit', 'tail', '--json', '--data-dir', dataDir], { cwd });
+        event = tail.stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line))
+          .find((e) => e.requestId === requestId);
+      }
+      assert.ok(event, `${path}: the abandoned request was not recorded`);
+      assert.equal(event.errorCode, 'client_closed', path);
+      assert.ok(event.latencyMs < 2000, `${path}: recorded after ${event.latencyMs} ms`);
+      assert.equal(mock.requests.length - before, 1, `${path}: retried for a client that left`);
+      mock.setFault(null);
     }
-    assert.ok(event, 'the abandoned request was not recorded');
-    assert.equal(event.errorCode, 'client_closed');
-    assert.ok(
-      event.latencyMs < 2000,
-      `recorded after ${event.latencyMs} ms, not when the client left`,
-    );
-    assert.equal(
-      mock.requests.length - before,
-      1,
-      'the gateway retried for a client that had left',
-    );
   });
 
   test('the circuit opens after repeated failures, fails fast, and closes after a probe', async () => {
