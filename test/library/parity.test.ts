@@ -96,6 +96,11 @@ const CASES: Case[] = [
     call: complete({ ...ask('hello'), model: 'mistral-large-latest' }),
   },
   {
+    name: 'a credential pasted as the model name is refused, not sent',
+    env: 'development',
+    call: complete({ ...ask('hello'), model: SECRET }),
+  },
+  {
     name: 'max_tokens over the cap is refused',
     env: 'development',
     call: complete(ask('hello', { maxTokens: 1000 })),
