@@ -11,16 +11,16 @@ const MAX_REMEMBERED = 4096;
 const PERCENT_BYTE = /%[0-9A-Fa-f]{2}/g;
 
 /**
- * `text` with every one of the gateway's own upstream keys replaced, written plainly or
- * percent-encoded (as in a path). Detectors cannot tell such a key from any other token; the
- * gateway knows its keys exactly.
+ * `text` with every one of the gateway's own upstream keys replaced, written plainly or, unless
+ * `literal`, percent-encoded (as in a path; the text is then returned decoded). Detectors cannot
+ * tell such a key from any other token; the gateway knows its keys exactly.
  */
-export function replaceOwnKeys(text: string, ownKeys: readonly string[]): string {
+export function replaceOwnKeys(text: string, ownKeys: readonly string[], literal = false): string {
   let out = text;
   for (const key of ownKeys) {
     if (key.length >= 8 && out.includes(key)) out = out.replaceAll(key, UPSTREAM_KEY_MARK);
   }
-  if (ownKeys.length === 0 || !out.includes('%')) return out;
+  if (literal || ownKeys.length === 0 || !out.includes('%')) return out;
   // Each escape decodes to one byte: enough for keys, which are ASCII.
   const decoded = out.replace(PERCENT_BYTE, (escape) =>
     String.fromCharCode(Number.parseInt(escape.slice(1), 16)),
@@ -34,30 +34,73 @@ export function replaceOwnKeys(text: string, ownKeys: readonly string[]): string
  * A text the caller chose (path, model name, user agent) with anything sensitive in it replaced:
  * what the default detectors find, and the gateway's own upstream keys.
  */
-export function safeCallerText(text: string, ownKeys: readonly string[] = []): string {
+export function safeCallerText(
+  text: string,
+  ownKeys: readonly string[] = [],
+  remember = true,
+): string {
   let safe = scanned.get(text);
   if (safe === undefined) {
     safe = redactText(text).text;
-    if (scanned.size >= MAX_REMEMBERED) scanned.clear();
-    scanned.set(text, safe);
+    if (remember) {
+      if (scanned.size >= MAX_REMEMBERED) scanned.clear();
+      scanned.set(text, safe);
+    }
   }
   return ownKeys.length === 0 ? safe : replaceOwnKeys(safe, ownKeys);
 }
 
-/** True when a caller's text holds something `safeCallerText` would replace. */
-export function holdsSecret(text: string, ownKeys: readonly string[] = []): boolean {
-  return safeCallerText(text, ownKeys) !== text;
+/**
+ * True when a caller's text holds something `safeCallerText` would replace. `remember: false`
+ * for texts that never repeat (request ids), so they do not push out the ones that do.
+ */
+export function holdsSecret(
+  text: string,
+  ownKeys: readonly string[] = [],
+  remember = true,
+): boolean {
+  return safeCallerText(text, ownKeys, remember) !== text;
+}
+
+/**
+ * Refuses a query string whose parameter names or values hold what looks like a secret. Values
+ * are checked one by one, decoded (`+` as a space), so a pagination token is judged by its own
+ * shape, not by the word `token` in its name.
+ */
+export function refuseSecretInQuery(query: string, ownKeys: readonly string[]): void {
+  if (query.length <= 1) return;
+  for (const [name, value] of new URLSearchParams(query)) {
+    refuseSecretIn(name, 'path', ownKeys);
+    refuseSecretIn(value, 'path', ownKeys, { remember: false });
+  }
 }
 
 /**
  * Refuses a request whose `field` (a model name, a path) holds what looks like a secret, such as
  * a key pasted into the wrong place. Those travel to the upstream as written, so the request is
- * refused rather than sent; the message names the field, never its value.
+ * refused rather than sent; the message names the field, never its value. `remember: false` for
+ * texts that seldom repeat.
  */
-export function refuseSecretIn(text: string, field: string, ownKeys: readonly string[]): void {
-  if (!holdsSecret(text, ownKeys)) return;
+export function refuseSecretIn(
+  text: string,
+  field: string,
+  ownKeys: readonly string[],
+  { remember = true }: { remember?: boolean } = {},
+): void {
+  if (!holdsSecret(text, ownKeys, remember)) return;
   throw new GuardError('invalid_request', {
     message: `${field} holds what looks like a secret; the request was not sent.`,
     param: field,
   });
+}
+
+/**
+ * Refuses a body whose `model` or `agent_id` holds what looks like a secret: both travel to the
+ * upstream as written, so the request is refused rather than sent.
+ */
+export function refuseSecretInTarget(body: unknown, ownKeys: readonly string[]): void {
+  if (typeof body !== 'object' || body === null) return;
+  const { model, agent_id: agentId } = body as { model?: unknown; agent_id?: unknown };
+  if (typeof model === 'string') refuseSecretIn(model, 'model', ownKeys);
+  if (typeof agentId === 'string') refuseSecretIn(agentId, 'agent_id', ownKeys);
 }

@@ -37,6 +37,9 @@ export interface RequestContext {
   recorded: boolean;
 }
 
+/** The longest path a context keeps (and the audit trail records); longer ones are cut. */
+export const MAX_PATH = 512;
+
 /** Starts the context of a request as it arrives. */
 export function newContext(
   request: FastifyRequest,
@@ -49,7 +52,7 @@ export function newContext(
     requestId,
     startedAt: performance.now(),
     method: request.method,
-    path: path.length > 512 ? path.slice(0, 512) : path,
+    path: path.length > MAX_PATH ? path.slice(0, MAX_PATH) : path,
     clientIp,
     userAgent: typeof ua === 'string' ? ua : null,
     action: 'unknown',

@@ -12,6 +12,7 @@ import {
   type Finding,
   type GuardAction,
   type GuardPolicy,
+  redactText,
   type SanitizeOptions,
   type Scanner,
   type ScanOptions,
@@ -321,13 +322,21 @@ function jsonSlot(owner: Record<string, unknown>, key: string, out: AnswerText[]
   });
 }
 
+/** The fields of an upstream error body that carry the upstream's own text. */
+const ERROR_TEXT_FIELDS = ['message', 'param', 'code', 'type'] as const;
+
 /**
- * Redacts every finding in an upstream error's message, whatever the output policy: an error
- * echoes what the caller sent, and the upstream's wording is not ours to vouch for.
+ * Redacts every finding in an upstream error's texts, whatever the output policy: an error
+ * echoes what the caller sent, and the upstream's wording is not ours to vouch for. Without a
+ * guard (turned off in the profile) the default detectors apply, as for the caller's own texts.
  */
 export function redactErrorMessage(guard: ContentGuard | undefined, body: unknown): void {
-  if (!guard || !isObject(body) || typeof body.message !== 'string') return;
-  body.message = guard.scanner.redact(body.message).text;
+  if (!isObject(body)) return;
+  for (const field of ERROR_TEXT_FIELDS) {
+    const text = body[field];
+    if (typeof text !== 'string' || text === '') continue;
+    body[field] = guard ? guard.scanner.redact(text).text : redactText(text).text;
+  }
 }
 
 /** The texts a model wrote in a JSON answer: message contents, tool arguments, OCR markdown. */

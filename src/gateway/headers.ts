@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { safeCallerText } from './caller-text.js';
+import { holdsSecret, safeCallerText } from './caller-text.js';
 
 /**
  * Client headers that may reach the upstream. Everything else (cookies, forwarding and identity
@@ -38,13 +38,18 @@ export function upstreamHeaders(
   return headers;
 }
 
-/** Picks the upstream response headers the client may see. */
+// What a Retry-After may be (RFC 9110, 10.2.3): seconds, or an HTTP date.
+const RETRY_AFTER = /^(?:\d{1,10}|[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)$/;
+
+/** Picks the upstream response headers the client may see; a malformed Retry-After is dropped. */
 export function relayedHeaders(
   upstream: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(upstream)) {
-    if (typeof value === 'string' && RELAYED_RESPONSE_HEADERS.has(name)) headers[name] = value;
+    if (typeof value !== 'string' || !RELAYED_RESPONSE_HEADERS.has(name)) continue;
+    if (name === 'retry-after' && !RETRY_AFTER.test(value)) continue;
+    headers[name] = value;
   }
   return headers;
 }
@@ -56,11 +61,15 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const KEY_LIKE = /^(?:mg_|sk-|[A-Za-z0-9]{32}$)/;
 
 /**
- * Keeps a caller's `x-request-id` when it is a plain token that does not look like a key, so
- * logs can be joined up.
+ * Keeps a caller's `x-request-id` when it is a plain token that holds nothing that looks like a
+ * secret (a key, a card number, one of the gateway's own keys, `ownKeys`), so logs can be
+ * joined up; any other id is replaced by one of the gateway's making.
  */
-export function acceptRequestId(value: string | string[] | undefined): string | null {
-  return typeof value === 'string' && REQUEST_ID.test(value) && !KEY_LIKE.test(value)
-    ? value
-    : null;
+export function acceptRequestId(
+  value: string | string[] | undefined,
+  ownKeys: readonly string[] = [],
+): string | null {
+  if (typeof value !== 'string' || !REQUEST_ID.test(value) || KEY_LIKE.test(value)) return null;
+  // Ids are unique per request, so they are scanned without being remembered.
+  return holdsSecret(value, ownKeys, false) ? null : value;
 }

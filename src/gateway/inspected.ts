@@ -4,7 +4,7 @@ import { GuardError } from '../errors.js';
 import { ENDPOINTS, type EndpointSpec } from '../mistral/endpoints.js';
 import { BodyRecorder } from './bodies.js';
 import { isJsonContentType, parseJsonBody, readBody, refuseEncodedBody } from './body.js';
-import { refuseSecretIn } from './caller-text.js';
+import { refuseSecretInTarget } from './caller-text.js';
 import { forward, heldKeys } from './forward.js';
 import {
   guardForKey,
@@ -50,7 +50,7 @@ export async function handleInspected(
   const body = parseJsonBody(await readBody(request.raw, policy.maxBodyBytes));
   checkRequest(endpoint, body, policy, ctx);
   const own = heldKeys(deps.upstreamKeys);
-  if (ctx.model !== null) refuseSecretIn(ctx.model, 'model', own);
+  refuseSecretInTarget(body, own);
   const payload = body;
   const profileGuard = deps.guards.get(ctx.environment!);
   const guard = profileGuard && guardForKey(profileGuard, policy.keyGuard);
@@ -84,28 +84,34 @@ export async function handleInspected(
     const streamGuard =
       guard?.inspectsOutput && ctx.guard ? new StreamGuard(guard, ctx.guard, deps.logger) : null;
     try {
-      await relayEventStream(res, reply.raw, ctx, {
-        transform:
-          streamGuard || bodies
-            ? (data) => {
-                const sent = streamGuard ? streamGuard.event(data) : data;
-                bodies?.event(sent);
-                return sent;
+      await relayEventStream(
+        res,
+        reply.raw,
+        ctx,
+        {
+          transform:
+            streamGuard || bodies
+              ? (data) => {
+                  const sent = streamGuard ? streamGuard.event(data) : data;
+                  bodies?.event(sent);
+                  return sent;
+                }
+              : undefined,
+          flush: streamGuard
+            ? () => {
+                const held = streamGuard.finish();
+                for (const data of held) bodies?.event(data);
+                return held;
               }
             : undefined,
-        flush: streamGuard
-          ? () => {
-              const held = streamGuard.finish();
-              for (const data of held) bodies?.event(data);
-              return held;
-            }
-          : undefined,
-        beforeDone: async () => {
-          ctx.status = 200;
-          if (bodies) ctx.bodies = bodies.streamed();
-          await record(ctx, deps);
+          beforeDone: async () => {
+            ctx.status = 200;
+            if (bodies) ctx.bodies = bodies.streamed();
+            await record(ctx, deps);
+          },
         },
-      });
+        own,
+      );
       reply.raw.end();
     } catch (error) {
       if (ctx.status === 200 && !ctx.errorCode) {

@@ -2,8 +2,8 @@ import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import { refuseEncodedBody } from './body.js';
-import { refuseSecretIn } from './caller-text.js';
-import type { RequestContext } from './context.js';
+import { refuseSecretIn, refuseSecretInQuery } from './caller-text.js';
+import { MAX_PATH, type RequestContext } from './context.js';
 import { forward, heldKeys } from './forward.js';
 import { redactErrorMessage } from './guard.js';
 import { relayedHeaders, upstreamHeaders } from './headers.js';
@@ -61,10 +61,19 @@ export async function handlePassThrough(
   const hasBody = ctx.method !== 'GET' && ctx.method !== 'DELETE';
   if (hasBody) refuseEncodedBody(request.headers);
   const contentType = request.headers['content-type'];
-  const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+  // The context keeps a path cut for the audit trail; the upstream gets the whole one.
+  const queryAt = request.url.indexOf('?');
+  const path = queryAt === -1 ? request.url : request.url.slice(0, queryAt);
+  const query = queryAt === -1 ? '' : request.url.slice(queryAt);
+  // The checks above read the path as the context keeps it, cut at MAX_PATH: a longer one is
+  // refused rather than forwarded unchecked.
+  if (path.length > MAX_PATH) {
+    throw new GuardError('invalid_request', { message: 'The path is too long.', param: 'path' });
+  }
   // The path and query go upstream as written: a key or personal data in them is refused.
   const own = heldKeys(deps.upstreamKeys);
-  refuseSecretIn(ctx.path + query, 'path', own);
+  refuseSecretIn(path, 'path', own);
+  refuseSecretInQuery(query, own);
   const abort = abortOnClientClose(reply);
   const res = await forward(
     deps.upstream,
@@ -72,7 +81,7 @@ export async function handlePassThrough(
     ctx,
     (key) => ({
       method: ctx.method,
-      path: ctx.path + query,
+      path: path + query,
       headers: upstreamHeaders(request.headers, key, ctx.requestId, contentType, own),
       body: hasBody ? capped(request.raw, ctx.policy!.maxBodyBytes) : null,
       abort,

@@ -76,12 +76,22 @@ export async function readUpstreamJson(
   }
   let json: unknown;
   try {
-    json = JSON.parse(raw.toString('utf8'));
+    json = JSON.parse(withoutOwnKeys(raw, ownKeys));
   } catch (cause) {
     throw new GuardError('upstream_error', { cause });
   }
   applyUsage(ctx, (json as { usage?: unknown })?.usage);
   return { status, headers, json };
+}
+
+/**
+ * An upstream answer as text, with the gateway's own keys replaced should the upstream echo one
+ * (a key is letters and digits, so the JSON stays valid). A byte search per key first: answers
+ * almost never hold one.
+ */
+function withoutOwnKeys(raw: Buffer, ownKeys: readonly string[]): string {
+  const text = raw.toString('utf8');
+  return ownKeys.some((key) => raw.includes(key)) ? replaceOwnKeys(text, ownKeys, true) : text;
 }
 
 /**
@@ -117,20 +127,22 @@ export function upstreamErrorBody(
   } catch {
     // Not JSON: the generic message below stands.
   }
+  // An upstream that quotes the key it was sent must not hand it to the caller: the gateway's
+  // keys are replaced before anything is cut, so no cut can leave part of one.
+  const text = (v: string, max: number) => replaceOwnKeys(v, ownKeys).slice(0, max);
   const scalar = (v: unknown) =>
-    typeof v === 'string' ? v.slice(0, 200) : typeof v === 'number' ? v : null;
+    typeof v === 'string' ? text(v, 200) : typeof v === 'number' ? v : null;
   let message: unknown = parsed.message ?? parsed.detail;
   if (typeof message !== 'string') {
     message = message === undefined ? undefined : JSON.stringify(message);
   }
   return {
     object: 'error',
-    // An upstream that quotes the key it was sent must not hand it to the caller.
     message:
       typeof message === 'string' && message.length > 0
-        ? replaceOwnKeys(message.slice(0, MAX_UPSTREAM_MESSAGE), ownKeys)
+        ? text(message, MAX_UPSTREAM_MESSAGE)
         : 'The upstream API refused the request.',
-    type: typeof parsed.type === 'string' ? parsed.type.slice(0, 100) : 'invalid_request_error',
+    type: typeof parsed.type === 'string' ? text(parsed.type, 100) : 'invalid_request_error',
     param: scalar(parsed.param),
     code: scalar(parsed.code),
     request_id: requestId,
@@ -175,6 +187,7 @@ export async function relayEventStream(
   out: ServerResponse,
   ctx: RequestContext,
   hooks: StreamRelayHooks,
+  ownKeys: readonly string[] = [],
 ): Promise<void> {
   ctx.upstreamStatus = res.statusCode;
   out.writeHead(200, {
@@ -205,7 +218,11 @@ export async function relayEventStream(
             // A chunk that is not JSON is relayed as is; the SDK will report it to the caller.
           }
         }
-        const data = hooks.transform ? hooks.transform(event.data) : event.data;
+        // The gateway's own keys never reach the client, should the upstream echo one.
+        const own = ownKeys.some((key) => event.data.includes(key))
+          ? replaceOwnKeys(event.data, ownKeys, true)
+          : event.data;
+        const data = hooks.transform ? hooks.transform(own) : own;
         const pending = write(out, formatSseEvent({ ...event, data }));
         if (pending) await pending;
         if (out.destroyed) throw new GuardError('client_closed');

@@ -17,7 +17,7 @@ import { type EffectivePolicy, effectivePolicy } from '../policy/policy.js';
 import { adminTokenMatches, registerAdmin } from './admin.js';
 import { safeCallerText } from './caller-text.js';
 import { newContext, type RequestContext } from './context.js';
-import { staticUpstreamKeys, type UpstreamKeys } from './forward.js';
+import { heldKeys, staticUpstreamKeys, type UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
 import { auditSummary, compileGuards } from './guard.js';
 import { acceptRequestId } from './headers.js';
@@ -83,7 +83,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger: false,
     // The audit trail is the record of every request; the log keeps refusals and failures.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: (req) => acceptRequestId(req.headers['x-request-id']) ?? randomUUID(),
+    genReqId: (req) => {
+      const asked = req.headers['x-request-id'];
+      return (asked && acceptRequestId(asked, heldKeys(upstreamKeys))) || randomUUID();
+    },
     return503OnClosing: true,
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: false, maxParamLength: 256 },
     bodyLimit: 1,

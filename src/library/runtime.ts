@@ -5,7 +5,7 @@ import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/load.js';
 import { checkRequest, reservedTokens } from '../core/request.js';
 import { GuardError, isGuardError, toErrorBody } from '../errors.js';
-import { refuseSecretIn } from '../gateway/caller-text.js';
+import { refuseSecretInTarget } from '../gateway/caller-text.js';
 import type { RequestContext } from '../gateway/context.js';
 import {
   type ContentGuard,
@@ -139,8 +139,8 @@ export class GuardRuntime {
   ): void {
     ctx.action = endpoint.action;
     checkRequest(endpoint, body, this.policy, ctx);
-    // As in the gateway: a model name holding what looks like a secret is refused, not sent.
-    if (ctx.model !== null) refuseSecretIn(ctx.model, 'model', []);
+    // As in the gateway: a model or agent id holding what looks like a secret is refused.
+    refuseSecretInTarget(body, []);
     if (!this.guard) return;
     ctx.guard = carried ? { ...carried } : newOutcome();
     inspectRequest(this.guard, endpoint, body, ctx.guard, this.logger);

@@ -88,6 +88,38 @@ function startUpstream(): Promise<void> {
         res.end(JSON.stringify({ object: 'error', message: `bad key ${UPSTREAM_KEY} here` }));
         return;
       }
+      if (prompt === 'quote-key-fields') {
+        res.writeHead(422, { 'content-type': 'application/json', 'retry-after': UPSTREAM_KEY });
+        res.end(
+          JSON.stringify({ message: 'bad', param: UPSTREAM_KEY, code: 'jane.doe@example.com' }),
+        );
+        return;
+      }
+      if (prompt === 'answer-quote-key') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id: 'c1',
+            object: 'chat.completion',
+            model: UPSTREAM_KEY,
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: `I was called with ${UPSTREAM_KEY}` },
+              },
+            ],
+          }),
+        );
+        return;
+      }
+      if (prompt === 'stream-quote-key') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(
+          `data: ${JSON.stringify({ object: 'error', message: `key ${UPSTREAM_KEY}` })}\n\n`,
+        );
+        res.end('data: [DONE]\n\n');
+        return;
+      }
       if (prompt === 'hang') return; // never answers
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = (content: string, finish: string | null) =>
@@ -408,6 +440,58 @@ describe('upstream oddities', () => {
     const events = await auditEvents();
     const trail = JSON.stringify(events);
     assert.ok(!trail.includes(UPSTREAM_KEY) && !trail.includes(encoded), 'upstream key in trail');
+  });
+
+  test('the gateway key never comes back: error fields, answers, streams, headers', async () => {
+    const fields = await chat('quote-key-fields');
+    assert.equal(fields.status, 422);
+    assert.equal(fields.headers.get('retry-after'), null, 'a malformed Retry-After was relayed');
+    const fieldsText = await fields.text();
+    assert.ok(!fieldsText.includes(UPSTREAM_KEY), 'the key came back in an error field');
+    assert.ok(!fieldsText.includes('jane.doe@example.com'), 'an error field was not redacted');
+
+    const answer = await chat('answer-quote-key');
+    assert.equal(answer.status, 200);
+    const answerText = await answer.text();
+    assert.ok(!answerText.includes(UPSTREAM_KEY), 'the key came back in an answer');
+    assert.match(answerText, /\[REDACTED:UPSTREAM_KEY\]/);
+
+    const stream = await chat('stream-quote-key', { stream: true });
+    const streamText = await stream.text();
+    assert.ok(!streamText.includes(UPSTREAM_KEY), 'the key came back in a stream');
+  });
+
+  test('ids and names that hold a secret are replaced or refused, never forwarded', async () => {
+    const asked = `req.${UPSTREAM_KEY}`;
+    const res = await fetch(`${gateway.url}/v1/models`, {
+      headers: { authorization: `Bearer ${key}`, 'x-request-id': asked },
+    });
+    const id = res.headers.get('x-request-id') ?? '';
+    assert.notEqual(id, asked);
+    assert.ok(!id.includes(UPSTREAM_KEY), 'a request id kept the upstream key');
+    const plain = await fetch(`${gateway.url}/v1/models`, {
+      headers: { authorization: `Bearer ${key}`, 'x-request-id': 'trace-42.a' },
+    });
+    assert.equal(plain.headers.get('x-request-id'), 'trace-42.a', 'a plain id was not kept');
+
+    const agent = await fetch(`${gateway.url}/v1/agents/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ agent_id: key, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(agent.status, 400);
+    assert.equal(((await agent.json()) as { param: string }).param, 'agent_id');
+  });
+
+  test('pass-through queries are judged value by value; long paths are refused', async () => {
+    const send = (path: string) =>
+      fetch(gateway.url + path, { headers: { authorization: `Bearer ${key}` } });
+    const before = received.length;
+    assert.equal((await send('/v1/files?page_token=eyJvZmZzZXQiOjEwMH0&page=2')).status, 200);
+    assert.equal(received.length, before + 1, 'a pagination token was refused');
+    assert.equal((await send('/v1/files?purpose=4111+1111+1111+1111')).status, 400);
+    assert.equal((await send(`/v1/files/${'a'.repeat(500)}${UPSTREAM_KEY}`)).status, 400);
+    assert.equal(received.length, before + 1, 'a refused path reached the upstream');
   });
 
   test('a body compressed by its transfer coding is refused as unsupported', async () => {

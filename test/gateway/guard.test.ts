@@ -9,6 +9,7 @@ import {
   inspectAnswer,
   inspectRequest,
   newOutcome,
+  redactErrorMessage,
   StreamGuard,
 } from '../../src/gateway/guard.js';
 import { createLogger } from '../../src/logging.js';
@@ -245,4 +246,18 @@ test('a credential in a tool description is blocked, naming the field', () => {
       isGuardError(error, 'sensitive_data_blocked') &&
       error.param === 'tools[0].function.description',
   );
+});
+
+test('an upstream error is redacted in every text field, with the guard off too', () => {
+  const body = {
+    message: 'no access for jane.doe@example.com',
+    param: 'card 4111 1111 1111 1111',
+    code: 'jane.doe@example.com',
+    type: 'invalid_request_error',
+  };
+  redactErrorMessage(undefined, body);
+  assert.equal(body.message, 'no access for [REDACTED:EMAIL]');
+  assert.match(body.param, /\[REDACTED:CARD\]/);
+  assert.equal(body.code, '[REDACTED:EMAIL]');
+  assert.equal(body.type, 'invalid_request_error');
 });
