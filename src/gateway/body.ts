@@ -31,8 +31,7 @@ export function refuseEncodedBody(headers: IncomingHttpHeaders): void {
   const transfer = headers['transfer-encoding'];
   const encoded =
     (content !== undefined && !IDENTITY.test(content)) ||
-    (transfer !== undefined &&
-      transfer.split(',').some((c) => c.trim().toLowerCase() !== 'chunked'));
+    transfer?.split(',').some((c) => c.trim().toLowerCase() !== 'chunked') === true;
   if (!encoded) return;
   throw new GuardError('unsupported_media_type', {
     message:

@@ -22,8 +22,8 @@ export function replaceOwnKeys(text: string, ownKeys: readonly string[], literal
   }
   if (literal || ownKeys.length === 0 || !out.includes('%')) return out;
   // Each escape decodes to one byte: enough for keys, which are ASCII.
-  const decoded = out.replace(PERCENT_BYTE, (escape) =>
-    String.fromCharCode(Number.parseInt(escape.slice(1), 16)),
+  const decoded = out.replace(PERCENT_BYTE, (byte) =>
+    String.fromCharCode(Number.parseInt(byte.slice(1), 16)),
   );
   return ownKeys.some((key) => key.length >= 8 && decoded.includes(key))
     ? replaceOwnKeys(decoded, ownKeys)
