@@ -104,6 +104,7 @@ export async function handleInspected(
                 return held;
               }
             : undefined,
+          redactError: (error) => redactErrorMessage(guard, error),
           beforeDone: async () => {
             ctx.status = 200;
             if (bodies) ctx.bodies = bodies.streamed();

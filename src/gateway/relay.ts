@@ -169,6 +169,8 @@ function write(out: ServerResponse, text: string): Promise<void> | null {
 export interface StreamRelayHooks {
   /** Rewrites an event's data before it is sent (the content guard); may throw to end the stream. */
   transform?(data: string): string;
+  /** Rewrites an error object the upstream sent inside the stream (its texts redacted). */
+  redactError?(error: Record<string, unknown>): void;
   /** Extra events to send before `[DONE]`: text a transform still held back. */
   flush?(): string[];
   /** Runs before the final `[DONE]` event is released: the audit event is written here. */
@@ -219,9 +221,12 @@ export async function relayEventStream(
           }
         }
         // The gateway's own keys never reach the client, should the upstream echo one.
-        const own = ownKeys.some((key) => event.data.includes(key))
+        let own = ownKeys.some((key) => event.data.includes(key))
           ? replaceOwnKeys(event.data, ownKeys, true)
           : event.data;
+        if (hooks.redactError && (event.event === 'error' || own.includes('"error"'))) {
+          own = redactedErrorEvent(own, hooks.redactError);
+        }
         const data = hooks.transform ? hooks.transform(own) : own;
         const pending = write(out, formatSseEvent({ ...event, data }));
         if (pending) await pending;
@@ -238,6 +243,33 @@ export async function relayEventStream(
       ctx,
       new GuardError('upstream_error', { cause: new Error('stream ended without [DONE]') }),
     );
+}
+
+/**
+ * An error the upstream sent as an event (`{"object":"error",...}` or `{"error":{...}}`), with
+ * its texts redacted like an error answer's. Other events are returned as they came.
+ */
+function redactedErrorEvent(
+  data: string,
+  redact: (error: Record<string, unknown>) => void,
+): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return data;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return data;
+  const event = parsed as Record<string, unknown>;
+  const nested = event.error;
+  if (typeof nested === 'object' && nested !== null && !Array.isArray(nested)) {
+    redact(nested as Record<string, unknown>);
+  } else if (event.object === 'error') {
+    redact(event);
+  } else {
+    return data;
+  }
+  return JSON.stringify(event);
 }
 
 function streamBroken(out: ServerResponse, ctx: RequestContext, error: GuardError): GuardError {

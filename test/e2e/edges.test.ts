@@ -114,9 +114,10 @@ function startUpstream(): Promise<void> {
       }
       if (prompt === 'stream-quote-key') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(
-          `data: ${JSON.stringify({ object: 'error', message: `key ${UPSTREAM_KEY}` })}\n\n`,
-        );
+        const error = { object: 'error', message: `key ${UPSTREAM_KEY} for jane.doe@example.com` };
+        res.write(`data: ${JSON.stringify(error)}\n\n`);
+        const nested = { error: { message: 'write to jane.doe@example.com' } };
+        res.write(`event: error\ndata: ${JSON.stringify(nested)}\n\n`);
         res.end('data: [DONE]\n\n');
         return;
       }
@@ -459,6 +460,8 @@ describe('upstream oddities', () => {
     const stream = await chat('stream-quote-key', { stream: true });
     const streamText = await stream.text();
     assert.ok(!streamText.includes(UPSTREAM_KEY), 'the key came back in a stream');
+    assert.ok(!streamText.includes('jane.doe@example.com'), 'an error event was not redacted');
+    assert.match(streamText, /\[REDACTED:EMAIL\]/);
   });
 
   test('ids and names that hold a secret are replaced or refused, never forwarded', async () => {
