@@ -26,7 +26,7 @@ import { createGatewayLimits, type GatewayLimits } from './limits.js';
 import { GatewayMetrics } from './metrics.js';
 import { handleModels } from './models.js';
 import { handlePassThrough, passThroughAllowed } from './passthrough.js';
-import { createTransport, SECURITY_HEADERS, type Transport } from './transport.js';
+import { createTransport, rememberPeers, SECURITY_HEADERS, type Transport } from './transport.js';
 import type { AuditRecorder, AuthenticatedKey, Authenticator, GatewayDeps } from './types.js';
 import { Upstream } from './upstream.js';
 
@@ -116,6 +116,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     config.server.requestTimeoutMs,
   );
   app.server.maxConnections = config.server.maxConnections;
+  rememberPeers(app.server);
   app.decorate('transport', transport);
   const stopWatching = transport.watch((options) =>
     (app.server as unknown as { setSecureContext(o: unknown): void }).setSecureContext(options),

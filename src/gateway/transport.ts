@@ -1,6 +1,6 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/load.js';
 import { isLoopbackHost } from '../config/schema.js';
@@ -30,6 +30,26 @@ export interface Transport {
   checkScheme(req: IncomingMessage): void;
   /** Reloads the certificate when its files change; returns the function that stops watching. */
   watch(apply: (options: SecureContextOptions) => void): () => void;
+}
+
+/** A socket with the peer address it had when it connected. */
+type RememberingSocket = Socket & { peerAtConnect?: string | undefined };
+
+/**
+ * Notes each connection's peer address as it connects: Node forgets it once the socket is gone,
+ * and a request from a client that has already left is still judged (and audited) by who sent it.
+ */
+export function rememberPeers(server: { on(event: string, listener: (s: Socket) => void): void }) {
+  const remember = (socket: Socket) => {
+    (socket as RememberingSocket).peerAtConnect = socket.remoteAddress;
+  };
+  server.on('connection', remember);
+  server.on('secureConnection', remember);
+}
+
+/** The peer address of a socket, also after it closed (see `rememberPeers`). */
+function peerAddress(socket: Socket): string | undefined {
+  return socket.remoteAddress ?? (socket as RememberingSocket).peerAtConnect;
 }
 
 /**
@@ -73,7 +93,7 @@ export function createTransport(config: Config, logger: Logger): Transport {
   return {
     https: tls ? { ...readPair(tls), minVersion: 'TLSv1.2' } : null,
     clientIp(req) {
-      const peer = req.socket.remoteAddress ?? 'unknown';
+      const peer = peerAddress(req.socket) ?? 'unknown';
       if (!isTrusted(peer)) return peer;
       const forwarded = req.headers['x-forwarded-for'];
       if (typeof forwarded !== 'string') return peer;
@@ -88,7 +108,7 @@ export function createTransport(config: Config, logger: Logger): Transport {
     },
     checkScheme(req) {
       if (tls || allowInsecureHttp) return;
-      const peer = req.socket.remoteAddress ?? '';
+      const peer = peerAddress(req.socket) ?? '';
       if (isLoopbackHost(peer.startsWith('::ffff:') ? peer.slice(7) : peer)) return;
       if (isTrusted(peer) && req.headers['x-forwarded-proto'] === 'https') return;
       throw new GuardError('https_required');

@@ -119,9 +119,12 @@ class Breaker {
     return this.#state;
   }
 
-  /** Throws when a call may not go now; otherwise admits it (as the probe, when half-open). */
-  admit(): void {
-    if (this.threshold === 0 || this.#state === 'closed') return;
+  /**
+   * Throws when a call may not go now; otherwise admits it. Returns true when the call is the
+   * probe of a half-open breaker, whose outcome decides the breaker's state.
+   */
+  admit(): boolean {
+    if (this.threshold === 0 || this.#state === 'closed') return false;
     const waited = Date.now() - this.#openedAt;
     if (this.#state === 'open' && waited >= this.cooldownMs) {
       this.#state = 'half-open';
@@ -129,7 +132,7 @@ class Breaker {
     }
     if (this.#state === 'half-open' && !this.#probing) {
       this.#probing = true;
-      return;
+      return true;
     }
     const retryAfter = Math.max(1, Math.ceil((this.cooldownMs - waited) / 1000));
     throw new GuardError('upstream_unavailable', {
@@ -141,6 +144,14 @@ class Breaker {
     this.#failures = 0;
     this.#state = 'closed';
     this.#probing = false;
+  }
+
+  /**
+   * A probe that ended with no verdict (its client left): the next call probes instead, so the
+   * breaker cannot stay half-open with no probe in flight.
+   */
+  abandon(probe: boolean): void {
+    if (probe && this.#state === 'half-open') this.#probing = false;
   }
 
   failure(): void {
@@ -207,7 +218,7 @@ export class Upstream {
    * runs until the answer's body is consumed or destroyed.
    */
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    this.#breaker.admit();
+    const probe = this.#breaker.admit();
     const abort = req.abort ?? new Cancellation();
     this.#deadlines.add(abort, this.#options.totalTimeoutMs);
     // A streamed body is gone once sent, so only a body held in memory may be sent again.
@@ -230,10 +241,15 @@ export class Upstream {
       } catch (error) {
         if (!abort.aborted) {
           if (attempt < retries && isConnectionError(error)) {
-            await this.#wait(backoffMs(attempt), abort);
+            await this.#wait(backoffMs(attempt), abort, probe);
             continue;
           }
           this.#breaker.failure();
+        } else if (abort.reason instanceof TotalTimeoutError) {
+          // The upstream took longer than the whole exchange may: a failure of the upstream.
+          this.#breaker.failure();
+        } else {
+          this.#breaker.abandon(probe);
         }
         this.#deadlines.delete(abort);
         throw upstreamFailure(abort.aborted ? abort.reason : error);
@@ -243,7 +259,7 @@ export class Upstream {
         const wait = retryAfterMs(res.headers) ?? backoffMs(attempt);
         if (wait <= MAX_RETRY_WAIT_MS) {
           res.body.resume();
-          await this.#wait(wait, abort);
+          await this.#wait(wait, abort, probe);
           continue;
         }
       }
@@ -261,7 +277,7 @@ export class Upstream {
   }
 
   /** Waits before a retry; the client leaving or the deadline ends the wait (and the call). */
-  async #wait(ms: number, abort: Cancellation): Promise<void> {
+  async #wait(ms: number, abort: Cancellation, probe: boolean): Promise<void> {
     const aborted = await new Promise<boolean>((resolve) => {
       if (abort.aborted) return resolve(true);
       const onAbort = () => {
@@ -275,6 +291,7 @@ export class Upstream {
       abort.once('abort', onAbort);
     });
     if (aborted) {
+      this.#breaker.abandon(probe);
       this.#deadlines.delete(abort);
       throw upstreamFailure(abort.reason);
     }

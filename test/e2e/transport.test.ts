@@ -265,6 +265,36 @@ describe('upstream resilience', () => {
   });
 });
 
+describe('circuit breaker probes', () => {
+  test('a probe whose client leaves does not leave the circuit stuck half-open', async () => {
+    const mock = await startMockMistral({ validKeys: [UPSTREAM_KEY] });
+    mocks.push(mock);
+    const { gateway, key } = await setUp(
+      'breaker-probe',
+      ['upstream:', '  retries: 0', '  breakerThreshold: 2', '  breakerCooldownMs: 500'],
+      mock.url,
+    );
+    children.push(gateway);
+    const send = (signal?: AbortSignal) =>
+      fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: chatBody(),
+        ...(signal ? { signal } : {}),
+      });
+    mock.setFault({ mode: '500', count: 2 });
+    assert.equal((await send()).status, 502);
+    assert.equal((await send()).status, 502);
+    assert.equal((await send()).status, 503, 'the circuit did not open');
+    await new Promise((r) => setTimeout(r, 600));
+    // The probe: a slow upstream, and a client that gives up first.
+    mock.setFault({ mode: 'slow-first-byte', delayMs: 1500, count: 1 });
+    await assert.rejects(send(AbortSignal.timeout(200)));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await send()).status, 200, 'the circuit stayed stuck after an abandoned probe');
+  });
+});
+
 describe('shutdown', () => {
   test('SIGTERM lets a stream in flight finish, records it, and exits 0', async () => {
     const mock = await startMockMistral({ validKeys: [UPSTREAM_KEY], streamChunkDelayMs: 40 });
