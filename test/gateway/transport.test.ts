@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
+import { connect, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Config } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { isGuardError } from '../../src/errors.js';
-import { createTransport } from '../../src/gateway/transport.js';
+import { createTransport, rememberPeers } from '../../src/gateway/transport.js';
 import { createLogger } from '../../src/logging.js';
 
 // The plain-HTTP and forwarded-header rules, on requests as Node hands them over: a peer
@@ -65,4 +66,28 @@ test('trustProxy entries must be addresses or CIDRs', () => {
     result.error!.issues.map((i) => i.path.join('.')),
     ['server.trustProxy.0', 'server.trustProxy.1'],
   );
+});
+
+/** A server-side socket whose client has gone, from a server that remembers peers or not. */
+async function closedSocket(remember: boolean): Promise<Socket> {
+  const server = createServer();
+  if (remember) rememberPeers(server);
+  const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  connect(port, '127.0.0.1').on('error', () => {});
+  const socket = await connected;
+  socket.destroy();
+  await new Promise((resolve) => socket.once('close', resolve));
+  await new Promise((resolve) => server.close(resolve));
+  return socket;
+}
+
+test('a client that left is still judged by the address it connected from', async () => {
+  // Node forgets the peer of a closed socket it was never asked about.
+  assert.equal((await closedSocket(false)).remoteAddress, undefined);
+  const gone = { socket: await closedSocket(true), headers: {} } as unknown as IncomingMessage;
+  const t = transport({});
+  assert.equal(t.clientIp(gone), '127.0.0.1');
+  t.checkScheme(gone);
 });
