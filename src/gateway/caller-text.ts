@@ -101,6 +101,25 @@ export function refuseSecretIn(
 export function refuseSecretInTarget(body: unknown, ownKeys: readonly string[]): void {
   if (typeof body !== 'object' || body === null) return;
   const { model, agent_id: agentId } = body as { model?: unknown; agent_id?: unknown };
-  if (typeof model === 'string') refuseSecretIn(model, 'model', ownKeys);
-  if (typeof agentId === 'string') refuseSecretIn(agentId, 'agent_id', ownKeys);
+  if (typeof model === 'string') refuseSecretInName(model, 'model', ownKeys);
+  if (typeof agentId === 'string') refuseSecretInName(agentId, 'agent_id', ownKeys);
+}
+
+/** The most `-` or `_` joints of a name that are looked behind. */
+const MAX_JOINTS = 16;
+
+/**
+ * Refuses a name holding a secret, also one glued to it with `-` or `_`
+ * (`mistral-small-sk-proj-…`): detectors want a word boundary before a key, so each tail after
+ * such a joint is looked at on its own too.
+ */
+export function refuseSecretInName(name: string, field: string, ownKeys: readonly string[]): void {
+  refuseSecretIn(name, field, ownKeys);
+  let joints = 0;
+  for (let i = 0; i < name.length && joints < MAX_JOINTS; i++) {
+    const c = name.charCodeAt(i);
+    if (c !== 45 && c !== 95) continue; // '-', '_'
+    joints++;
+    if (i + 1 < name.length) refuseSecretIn(name.slice(i + 1), field, ownKeys);
+  }
 }

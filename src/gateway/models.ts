@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GuardError } from '../errors.js';
 import { modelAllowed } from '../policy/policy.js';
-import { refuseSecretIn } from './caller-text.js';
+import { refuseSecretInName } from './caller-text.js';
 import { forward, heldKeys } from './forward.js';
 import { redactErrorMessage } from './guard.js';
 import { upstreamHeaders } from './headers.js';
@@ -35,7 +35,7 @@ export async function handleModels(
   if (id !== null) {
     if (!MODEL_ID.test(id)) throw new GuardError('not_found', { message: 'No such model.' });
     ctx.model = id;
-    refuseSecretIn(id, 'model_id', own);
+    refuseSecretInName(id, 'model_id', own);
     if (!modelAllowed(policy, id)) throw new GuardError('model_not_allowed', { param: 'model_id' });
   }
   const abort = abortOnClientClose(reply);

@@ -110,6 +110,13 @@ export function abortOnClientClose(reply: FastifyReply): Cancellation {
 const MAX_UPSTREAM_MESSAGE = 2000;
 
 /**
+ * What the upstream's own internals look like in an error text: a stack frame, a source file
+ * path, a URL, a host and port. Such a text is replaced by a generic one.
+ */
+const UPSTREAM_INTERNALS =
+  /\n\s*at\s|\bat\s[\w$.<>]+\s\(|(?:\/[\w.-]+)+\.(?:[cm]?[jt]s|py|go|java|rb|php|rs|cs)\b|[A-Za-z]:\\[\w.-]|\bhttps?:\/\/|\b[\w-]+(?:\.[\w-]+)+:\d{2,5}\b/;
+
+/**
  * The error body a client gets for an upstream 4xx: Mistral's fields, read leniently and rebuilt
  * (nothing else the upstream sent is passed on), with the gateway's request id.
  */
@@ -128,8 +135,10 @@ export function upstreamErrorBody(
     // Not JSON: the generic message below stands.
   }
   // An upstream that quotes the key it was sent must not hand it to the caller: the gateway's
-  // keys are replaced before anything is cut, so no cut can leave part of one.
-  const text = (v: string, max: number) => replaceOwnKeys(v, ownKeys).slice(0, max);
+  // keys are replaced before anything is cut, so no cut can leave part of one. A text that shows
+  // the upstream's internals (a stack, a file, an address) is not passed on at all.
+  const text = (v: string, max: number) =>
+    UPSTREAM_INTERNALS.test(v) ? null : replaceOwnKeys(v, ownKeys).slice(0, max);
   const scalar = (v: unknown) =>
     typeof v === 'string' ? text(v, 200) : typeof v === 'number' ? v : null;
   let message: unknown = parsed.message ?? parsed.detail;
@@ -139,10 +148,11 @@ export function upstreamErrorBody(
   return {
     object: 'error',
     message:
-      typeof message === 'string' && message.length > 0
+      (typeof message === 'string' && message.length > 0
         ? text(message, MAX_UPSTREAM_MESSAGE)
-        : 'The upstream API refused the request.',
-    type: typeof parsed.type === 'string' ? text(parsed.type, 100) : 'invalid_request_error',
+        : null) ?? 'The upstream API refused the request.',
+    type:
+      (typeof parsed.type === 'string' ? text(parsed.type, 100) : null) ?? 'invalid_request_error',
     param: scalar(parsed.param),
     code: scalar(parsed.code),
     request_id: requestId,

@@ -88,6 +88,12 @@ function startUpstream(): Promise<void> {
         res.end(JSON.stringify({ object: 'error', message: `bad key ${UPSTREAM_KEY} here` }));
         return;
       }
+      if (prompt === 'leak-internals') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        const stack = `Error: boom\n    at Handler.run (/srv/app/src/index.js:10:5) via ${INTERNAL}`;
+        res.end(JSON.stringify({ message: stack, param: 'http://10.0.0.7:8080/v1', code: 'E1' }));
+        return;
+      }
       if (prompt === 'quote-key-fields') {
         res.writeHead(422, { 'content-type': 'application/json', 'retry-after': UPSTREAM_KEY });
         res.end(
@@ -419,6 +425,8 @@ describe('upstream oddities', () => {
     assert.equal(modelBody.code, 'invalid_request');
     assert.equal(modelBody.param, 'model');
     assert.ok(!JSON.stringify(modelBody).includes(key), 'the refusal echoes the key');
+    const glued = await chat('hi', { model: `mistral-small-${key}` });
+    assert.equal(glued.status, 400, 'a key glued to a model name was forwarded');
 
     const before = received.length;
     const encoded = `${UPSTREAM_KEY.slice(0, 4)}%${UPSTREAM_KEY.charCodeAt(4).toString(16)}${UPSTREAM_KEY.slice(5)}`;
@@ -441,6 +449,16 @@ describe('upstream oddities', () => {
     const events = await auditEvents();
     const trail = JSON.stringify(events);
     assert.ok(!trail.includes(UPSTREAM_KEY) && !trail.includes(encoded), 'upstream key in trail');
+  });
+
+  test('an upstream error that shows its internals is passed on without them', async () => {
+    const res = await chat('leak-internals');
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.equal(body.message, 'The upstream API refused the request.');
+    assert.equal(body.param, null);
+    assert.equal(body.code, 'E1');
+    assert.ok(!JSON.stringify(body).includes('/srv/app'), 'a file path reached the client');
   });
 
   test('the gateway key never comes back: error fields, answers, streams, headers', async () => {
