@@ -76,22 +76,12 @@ export async function readUpstreamJson(
   }
   let json: unknown;
   try {
-    json = JSON.parse(withoutOwnKeys(raw, ownKeys));
+    json = JSON.parse(raw.toString('utf8'));
   } catch (cause) {
     throw new GuardError('upstream_error', { cause });
   }
   applyUsage(ctx, (json as { usage?: unknown })?.usage);
   return { status, headers, json };
-}
-
-/**
- * An upstream answer as text, with the gateway's own keys replaced should the upstream echo one
- * (a key is letters and digits, so the JSON stays valid). A byte search per key first: answers
- * almost never hold one.
- */
-function withoutOwnKeys(raw: Buffer, ownKeys: readonly string[]): string {
-  const text = raw.toString('utf8');
-  return ownKeys.some((key) => raw.includes(key)) ? replaceOwnKeys(text, ownKeys, true) : text;
 }
 
 /**
@@ -230,10 +220,7 @@ export async function relayEventStream(
             // A chunk that is not JSON is relayed as is; the SDK will report it to the caller.
           }
         }
-        // The gateway's own keys never reach the client, should the upstream echo one.
-        let own = ownKeys.some((key) => event.data.includes(key))
-          ? replaceOwnKeys(event.data, ownKeys, true)
-          : event.data;
+        let own = ownKeys.length > 0 ? withoutOwnKeys(event.data, ownKeys) : event.data;
         if (hooks.redactError && (event.event === 'error' || own.includes('"error"'))) {
           own = redactedErrorEvent(own, hooks.redactError);
         }
@@ -253,6 +240,25 @@ export async function relayEventStream(
       ctx,
       new GuardError('upstream_error', { cause: new Error('stream ended without [DONE]') }),
     );
+}
+
+/**
+ * An event's data with the gateway's own keys replaced, should the upstream echo one, written
+ * plainly or with JSON escapes (`\u0041`), which are undone first.
+ *
+ * Missing: a key spread over several events (a few characters in each delta) is not caught;
+ * each event is looked at alone, so such a key reaches the client in pieces.
+ */
+function withoutOwnKeys(data: string, ownKeys: readonly string[]): string {
+  if (ownKeys.some((key) => data.includes(key))) return replaceOwnKeys(data, ownKeys, true);
+  if (!data.includes('\\u')) return data;
+  let normal: string;
+  try {
+    normal = JSON.stringify(JSON.parse(data));
+  } catch {
+    return data;
+  }
+  return ownKeys.some((key) => normal.includes(key)) ? replaceOwnKeys(normal, ownKeys, true) : data;
 }
 
 /**

@@ -15,7 +15,7 @@ import { type ErrorCode, GuardError, isGuardError, toErrorBody } from '../errors
 import type { Logger } from '../logging.js';
 import { type EffectivePolicy, effectivePolicy } from '../policy/policy.js';
 import { adminTokenMatches, registerAdmin } from './admin.js';
-import { safeCallerText } from './caller-text.js';
+import { replaceOwnKeys, safeCallerText } from './caller-text.js';
 import { newContext, type RequestContext } from './context.js';
 import { heldKeys, staticUpstreamKeys, type UpstreamKeys } from './forward.js';
 import type { ContentGuard } from './guard.js';
@@ -248,10 +248,20 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
   async function finish(status: number, body: unknown, headers: Record<string, string> = {}) {
     ctx.status = status;
     await record(ctx, deps);
+    // Serialised here rather than by the framework, so the gateway's own keys are looked for in
+    // what actually leaves, whatever escapes the upstream wrote them with.
+    let payload = JSON.stringify(body);
+    const own = heldKeys(deps.upstreamKeys);
+    if (own.some((key) => payload.includes(key))) payload = replaceOwnKeys(payload, own, true);
     return reply
       .code(status)
-      .headers({ ...headers, ...ctx.limitHeaders, 'x-request-id': ctx.requestId })
-      .send(body);
+      .headers({
+        ...headers,
+        'content-type': 'application/json; charset=utf-8',
+        ...ctx.limitHeaders,
+        'x-request-id': ctx.requestId,
+      })
+      .send(payload);
   }
 }
 

@@ -118,6 +118,23 @@ function startUpstream(): Promise<void> {
         );
         return;
       }
+      if (prompt === 'escaped-key' || prompt === 'stream-escaped-key') {
+        // The key with one character written as a JSON escape: the same string once parsed.
+        const code = UPSTREAM_KEY.charCodeAt(5).toString(16).padStart(4, '0');
+        const escaped = `${UPSTREAM_KEY.slice(0, 5)}\\u${code}${UPSTREAM_KEY.slice(6)}`;
+        const content = `{"role":"assistant","content":"called with ${escaped}"}`;
+        if (prompt === 'escaped-key') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            `{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":${content}}]}`,
+          );
+        } else {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: {"id":"c1","choices":[{"index":0,"delta":${content}}]}\n\n`);
+          res.end('data: [DONE]\n\n');
+        }
+        return;
+      }
       if (prompt === 'stream-quote-key') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const error = { object: 'error', message: `key ${UPSTREAM_KEY} for jane.doe@example.com` };
@@ -474,6 +491,18 @@ describe('upstream oddities', () => {
     const answerText = await answer.text();
     assert.ok(!answerText.includes(UPSTREAM_KEY), 'the key came back in an answer');
     assert.match(answerText, /\[REDACTED:UPSTREAM_KEY\]/);
+
+    for (const [prompt, stream] of [
+      ['escaped-key', false],
+      ['stream-escaped-key', true],
+    ] as const) {
+      const escapedAnswer = await chat(prompt, { stream });
+      assert.equal(escapedAnswer.status, 200, prompt);
+      const parsedText = (await escapedAnswer.text()).replace(/\\u([0-9a-f]{4})/gi, (_m, hex) =>
+        String.fromCharCode(Number.parseInt(hex, 16)),
+      );
+      assert.ok(!parsedText.includes(UPSTREAM_KEY), `${prompt}: an escaped key came back`);
+    }
 
     const stream = await chat('stream-quote-key', { stream: true });
     const streamText = await stream.text();
