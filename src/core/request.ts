@@ -57,9 +57,11 @@ export function validateBody(endpoint: EndpointSpec, body: unknown, policy: Effe
   const result = schema.safeParse(body);
   if (!result.success) {
     const issues = formatIssues(result.error);
+    // An issue of the body as a whole (an array sent for an object) has the empty path.
+    const where = (path: string) => (path === '' ? 'the body' : path);
     throw new GuardError('invalid_request', {
-      message: `The request body is not valid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      param: issues[0]?.path ?? null,
+      message: `The request body is not valid: ${issues.map((i) => `${where(i.path)}: ${i.message}`).join('; ')}`,
+      param: issues[0]?.path || null,
       issues,
     });
   }

@@ -572,6 +572,18 @@ describe('upstream oddities', () => {
     assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=\d+/);
   });
 
+  test('a body that is not an object is refused as a whole, with no empty field name', async () => {
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: '[]',
+    });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { param: unknown; message: string };
+    assert.equal(body.param, null);
+    assert.match(body.message, /^The request body is not valid: the body: /);
+  });
+
   test('a compressed request body is refused as unsupported, not read as broken JSON', async () => {
     const res = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
