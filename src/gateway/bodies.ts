@@ -1,5 +1,6 @@
 import type { AuditBodies } from '../audit/event.js';
 import { redactText, type Scanner } from '../guard/index.js';
+import { replaceOwnKeys } from './caller-text.js';
 
 /**
  * What the audit trail keeps of a request's bodies when the operator opted in. Every string in
@@ -25,7 +26,7 @@ export class BodyRecorder {
   constructor(maxBytes: number, scanner: Scanner, known: readonly string[] = []) {
     this.#maxBytes = maxBytes;
     this.#scanner = scanner;
-    this.#known = known.filter((secret) => secret.length >= 8);
+    this.#known = known;
   }
 
   /** Keeps the request body (a parsed JSON value). */
@@ -78,10 +79,7 @@ export class BodyRecorder {
   }
 
   #redact(text: string): string {
-    let out = text;
-    for (const secret of this.#known) {
-      if (out.includes(secret)) out = out.replaceAll(secret, '[REDACTED:UPSTREAM_KEY]');
-    }
+    const out = replaceOwnKeys(text, this.#known, true);
     return redactText(this.#scanner.redact(out).text).text;
   }
 

@@ -13,7 +13,7 @@ export interface UpstreamKeys {
    */
   onUnauthorized(environment: string, keyUsed: Secret): Secret | null;
   /** Every key held now (current and in a grace window), to keep them out of recorded text. */
-  held?(): Secret[];
+  held(): Secret[];
   /** Per environment, whether its key is usable, for `/readyz`; never the key. */
   status?(): Record<
     string,
@@ -29,7 +29,7 @@ export interface UpstreamKeys {
 
 /** The upstream keys the gateway holds, as text, to keep them out of what it passes on. */
 export function heldKeys(keys: UpstreamKeys): string[] {
-  return keys.held?.().map((key) => key.reveal()) ?? [];
+  return keys.held().map((key) => key.reveal());
 }
 
 /** Upstream keys fixed at start, as `loadConfig` found them in the environment. */

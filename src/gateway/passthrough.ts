@@ -50,7 +50,7 @@ export async function handlePassThrough(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: HandlerDeps,
-  _finish: Finish,
+  finish: Finish,
 ): Promise<unknown> {
   const ctx = request.ctx;
   ctx.action = 'passthrough';
@@ -102,18 +102,7 @@ export async function handlePassThrough(
     const raw = await res.body.text().catch(() => '');
     const body = upstreamErrorBody(raw, ctx.requestId, own);
     redactErrorMessage(deps.guards.get(ctx.environment!), body);
-    ctx.status = res.statusCode;
-    await record(ctx, deps);
-    return reply
-      .code(res.statusCode)
-      .headers({
-        ...relayedHeaders(res.headers),
-        // The rebuilt body is JSON, whatever the upstream's was labelled.
-        'content-type': 'application/json; charset=utf-8',
-        ...ctx.limitHeaders,
-        'x-request-id': ctx.requestId,
-      })
-      .send(body);
+    return finish(res.statusCode, body, relayedHeaders(res.headers));
   }
   ctx.status = res.statusCode;
   await record(ctx, deps);

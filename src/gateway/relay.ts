@@ -58,10 +58,7 @@ export async function readUpstreamJson(
   } catch (error) {
     throw upstreamFailure(error);
   }
-  // The answer is re-serialised as JSON whatever the upstream labelled it (an HTML error page,
-  // text/plain): the label goes with the body it described.
   const headers = relayedHeaders(res.headers);
-  headers['content-type'] = 'application/json; charset=utf-8';
   const status = res.statusCode;
   if (status === 401) {
     throw new GuardError('upstream_auth_failed', { cause: new Error('upstream answered 401') });

@@ -249,7 +249,8 @@ async function handleApi(request: FastifyRequest, reply: FastifyReply, deps: Han
     ctx.status = status;
     await record(ctx, deps);
     // Serialised here rather than by the framework, so the gateway's own keys are looked for in
-    // what actually leaves, whatever escapes the upstream wrote them with.
+    // what actually leaves, whatever escapes the upstream wrote them with. The answer is JSON
+    // whatever the upstream labelled its own (an HTML error page, text/plain).
     let payload = JSON.stringify(body);
     const own = heldKeys(deps.upstreamKeys);
     if (own.some((key) => payload.includes(key))) payload = replaceOwnKeys(payload, own, true);
@@ -317,7 +318,7 @@ export async function record(ctx: RequestContext, deps: GatewayDeps): Promise<vo
   }
   try {
     // The gateway's own upstream keys, replaced wherever a caller's text carried one.
-    const ownKeys = deps.upstreamKeys?.held?.().map((key) => key.reveal()) ?? [];
+    const ownKeys = deps.upstreamKeys ? heldKeys(deps.upstreamKeys) : [];
     await deps.audit.record(toAuditEvent(ctx, deps.config.audit.clientIp, ownKeys));
     ctx.recorded = true;
   } catch (cause) {
