@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -117,12 +117,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   );
   app.server.maxConnections = config.server.maxConnections;
   rememberPeers(app.server);
+  // Every answer carries the security headers, also those the framework gives before any hook
+  // runs (a malformed URL): they are set on the response before the framework sees the request.
+  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    for (const name in SECURITY_HEADERS) res.setHeader(name, SECURITY_HEADERS[name]!);
+  });
   app.decorate('transport', transport);
   const stopWatching = transport.watch((options) =>
     (app.server as unknown as { setSecureContext(o: unknown): void }).setSecureContext(options),
   );
   app.addHook('onRequest', (request, reply, done) => {
-    for (const name in SECURITY_HEADERS) reply.raw.setHeader(name, SECURITY_HEADERS[name]!);
     // HTTP/1.1 requires Host (RFC 9112, 3.2); its absence is answered here, in the API's shape.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       const missing = new GuardError('bad_request', { message: 'The Host header is missing.' });
@@ -403,18 +407,16 @@ export async function sendError(
   } catch (auditError) {
     const fallback = toErrorBody(auditError, ctx.requestId);
     if (reply.sent || reply.raw.headersSent) return;
-    return reply.code(fallback.status).headers(SECURITY_HEADERS).send(fallback.body);
+    return reply.code(fallback.status).send(fallback.body);
   }
   if (reply.sent || reply.raw.headersSent) {
     if (!reply.raw.writableEnded) reply.raw.end();
     return;
   }
   const headers = isGuardError(error) ? (error.headers ?? {}) : {};
-  // Refusals the framework makes before the gateway's hooks run carry them too.
   return reply
     .code(status)
     .headers({
-      ...SECURITY_HEADERS,
       ...ctx.limitHeaders,
       ...headers,
       'x-request-id': ctx.requestId,
