@@ -24,15 +24,84 @@ let key: string;
 /** Bytes of pass-through bodies the upstream received, per request. */
 const received: number[] = [];
 
+/** A whole answer of the misbehaving upstream. */
+interface Canned {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Canned => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+/** Whole answers of the upstream, chosen by the path. */
+const CANNED_BY_PATH: Record<string, Canned> = {
+  '/v1/files/html-error': {
+    status: 404,
+    headers: { 'content-type': 'text/html' },
+    body: '<html><body>Not here</body></html>',
+  },
+  '/v1/models/leaky-model': json(404, {
+    message: `no model for ${UPSTREAM_KEY} (jane.doe@example.com)`,
+  }),
+  '/v1/models': json(200, { object: 'list', data: [null, 7, { id: 'mistral-small-latest' }] }),
+};
+
+/** Whole answers of the upstream, chosen by the prompt. */
+const CANNED: Record<string, Canned> = {
+  refuse: json(400, {
+    object: 'error',
+    message: 'Invalid model: nope',
+    type: 'invalid_request_error',
+    param: null,
+    code: '1500',
+    debug: INTERNAL,
+  }),
+  'refuse-pii': json(422, { object: 'error', message: 'bad value jane.doe@example.com' }),
+  'html-403': {
+    status: 403,
+    headers: { 'content-type': 'text/html' },
+    body: '<html><body>Forbidden by the edge</body></html>',
+  },
+  'text-429': {
+    status: 429,
+    headers: { 'content-type': 'text/plain', 'retry-after': '5' },
+    body: 'slow down',
+  },
+  'quote-key': json(400, { object: 'error', message: `bad key ${UPSTREAM_KEY} here` }),
+  'leak-internals': json(400, {
+    message: `Error: boom\n    at Handler.run (/srv/app/src/index.js:10:5) via ${INTERNAL}`,
+    param: 'http://10.0.0.7:8080/v1',
+    code: 'E1',
+  }),
+  'quote-key-fields': json(
+    422,
+    { message: 'bad', param: UPSTREAM_KEY, code: 'jane.doe@example.com' },
+    { 'retry-after': UPSTREAM_KEY },
+  ),
+  'answer-quote-key': json(200, {
+    id: 'c1',
+    object: 'chat.completion',
+    model: UPSTREAM_KEY,
+    choices: [
+      { index: 0, message: { role: 'assistant', content: `I was called with ${UPSTREAM_KEY}` } },
+    ],
+  }),
+};
+
 function startUpstream(): Promise<void> {
   upstream = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (req.url === '/v1/files/html-error') {
-        res.writeHead(404, { 'content-type': 'text/html' });
-        res.end('<html><body>Not here</body></html>');
+      const byPath = Object.hasOwn(CANNED_BY_PATH, req.url ?? '') ? CANNED_BY_PATH[req.url!] : null;
+      if (byPath) {
+        res.writeHead(byPath.status, byPath.headers);
+        res.end(byPath.body);
         return;
       }
       if (req.url?.startsWith('/v1/files')) {
@@ -41,81 +110,11 @@ function startUpstream(): Promise<void> {
         res.end('{"ok":true}');
         return;
       }
-      if (req.url === '/v1/models/leaky-model') {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: `no model for ${UPSTREAM_KEY} (jane.doe@example.com)` }));
-        return;
-      }
-      if (req.url === '/v1/models') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({ object: 'list', data: [null, 7, { id: 'mistral-small-latest' }] }),
-        );
-        return;
-      }
       const prompt = JSON.parse(body.toString()).messages?.[0]?.content ?? '';
-      if (prompt === 'refuse') {
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            object: 'error',
-            message: 'Invalid model: nope',
-            type: 'invalid_request_error',
-            param: null,
-            code: '1500',
-            debug: INTERNAL,
-          }),
-        );
-        return;
-      }
-      if (prompt === 'refuse-pii') {
-        res.writeHead(422, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ object: 'error', message: 'bad value jane.doe@example.com' }));
-        return;
-      }
-      if (prompt === 'html-403') {
-        res.writeHead(403, { 'content-type': 'text/html' });
-        res.end('<html><body>Forbidden by the edge</body></html>');
-        return;
-      }
-      if (prompt === 'text-429') {
-        res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '5' });
-        res.end('slow down');
-        return;
-      }
-      if (prompt === 'quote-key') {
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ object: 'error', message: `bad key ${UPSTREAM_KEY} here` }));
-        return;
-      }
-      if (prompt === 'leak-internals') {
-        res.writeHead(400, { 'content-type': 'application/json' });
-        const stack = `Error: boom\n    at Handler.run (/srv/app/src/index.js:10:5) via ${INTERNAL}`;
-        res.end(JSON.stringify({ message: stack, param: 'http://10.0.0.7:8080/v1', code: 'E1' }));
-        return;
-      }
-      if (prompt === 'quote-key-fields') {
-        res.writeHead(422, { 'content-type': 'application/json', 'retry-after': UPSTREAM_KEY });
-        res.end(
-          JSON.stringify({ message: 'bad', param: UPSTREAM_KEY, code: 'jane.doe@example.com' }),
-        );
-        return;
-      }
-      if (prompt === 'answer-quote-key') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            id: 'c1',
-            object: 'chat.completion',
-            model: UPSTREAM_KEY,
-            choices: [
-              {
-                index: 0,
-                message: { role: 'assistant', content: `I was called with ${UPSTREAM_KEY}` },
-              },
-            ],
-          }),
-        );
+      const canned = Object.hasOwn(CANNED, prompt) ? CANNED[prompt] : null;
+      if (canned) {
+        res.writeHead(canned.status, canned.headers);
+        res.end(canned.body);
         return;
       }
       if (prompt === 'escaped-key' || prompt === 'stream-escaped-key') {
