@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { auditTail } from '../support/audit-tail.js';
 import { canaryUpstreamKey } from '../support/canary.js';
 import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
 
@@ -167,13 +168,8 @@ async function cli(args: string[]) {
   return runCli([...args, '--data-dir', dataDir], { cwd: dir });
 }
 
-async function auditEvents(): Promise<Array<Record<string, unknown>>> {
-  const tail = await cli(['audit', 'tail', '-n', '200', '--json']);
-  assert.equal(tail.code, 0, tail.stderr);
-  return tail.stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
+function auditEvents() {
+  return auditTail({ dataDir, cwd: dir });
 }
 
 /** Sends raw bytes and returns what the gateway answered before closing. */

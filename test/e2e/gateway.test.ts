@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
 import OpenAI from 'openai';
 import { openSqliteKeyStore } from '../../src/keys/sqlite-store.js';
+import { waitForAuditEvent } from '../support/audit-tail.js';
 import { canaryUpstreamKey, findLeaks } from '../support/canary.js';
 import { DEFAULT_REPLY, type MockMistral, startMockMistral } from '../support/mock-mistral.js';
 import { type Child, type CliResult, runCli, startGatewayProcess } from '../support/processes.js';
@@ -472,21 +473,8 @@ describe('streams and probes', () => {
   });
 });
 
-async function waitForAudit(match: (e: Record<string, unknown>) => boolean) {
-  for (let i = 0; i < 50; i++) {
-    const tail = await runCli(['audit', 'tail', '-n', '50', '--json', '--data-dir', dataDir], {
-      cwd: dir,
-    });
-    const found = tail.stdout
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find(match);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail('the audit event did not appear');
+function waitForAudit(match: (e: Record<string, unknown>) => boolean) {
+  return waitForAuditEvent({ dataDir, cwd: dir }, match);
 }
 
 describe('audit trail and secrets', () => {

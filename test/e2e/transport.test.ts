@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { auditTail, waitForAuditEvent } from '../support/audit-tail.js';
 import { canaryUpstreamKey } from '../support/canary.js';
 import { type MockMistral, startMockMistral } from '../support/mock-mistral.js';
 import { type Child, runCli, startGatewayProcess } from '../support/processes.js';
@@ -213,18 +214,7 @@ describe('upstream resilience', () => {
           signal: leaving.signal,
         }),
       );
-      let event: { errorCode: string | null; latencyMs: number } | undefined;
-      for (let i = 0; i < 40 && !event; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const tail = await runCli(['audit', 'tail', '--json', '--data-dir', dataDir], { cwd });
-        event = tail.stdout
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line))
-          .find((e) => e.requestId === requestId);
-      }
-      assert.ok(event, `${path}: the abandoned request was not recorded`);
+      const event = await waitForAuditEvent({ dataDir, cwd }, (e) => e.requestId === requestId);
       assert.equal(event.errorCode, 'client_closed', path);
       assert.ok(event.latencyMs < 2000, `${path}: recorded after ${event.latencyMs} ms`);
       assert.equal(mock.requests.length - before, 1, `${path}: retried for a client that left`);
@@ -322,12 +312,7 @@ describe('shutdown', () => {
     }
     assert.match(text, /data: \[DONE\]/);
     assert.equal(await exited, 0);
-    const tail = await runCli(['audit', 'tail', '--json', '--data-dir', dataDir], { cwd });
-    const event = tail.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .find((e) => e.requestId === 'draining-1');
+    const event = (await auditTail({ dataDir, cwd })).find((e) => e.requestId === 'draining-1');
     assert.equal(event?.status, 200);
   });
 });
