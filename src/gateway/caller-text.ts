@@ -2,7 +2,7 @@ import { GuardError } from '../errors.js';
 import { redactText } from '../guard/index.js';
 
 /** What the gateway's own upstream key becomes wherever a caller's text carried it. */
-export const UPSTREAM_KEY_MARK = '[REDACTED:UPSTREAM_KEY]';
+const UPSTREAM_KEY_MARK = '[REDACTED:UPSTREAM_KEY]';
 
 // Caller texts repeat (one user agent per client library, one path per endpoint), so each
 // distinct text is scanned once.
